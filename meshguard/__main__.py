@@ -1,0 +1,7 @@
+"""`python -m meshguard` is the same as the `meshguard` console script."""
+
+import sys
+
+from meshguard.cli import main
+
+sys.exit(main())

@@ -1,0 +1,242 @@
+"""Configuration: `.meshguard.yaml`, `[tool.meshguard]` in pyproject.toml, or `--config FILE`.
+
+One schema (schemas/config.schema.json) validates all three and holds every parameter's
+default, so a default is written once. Errors are one line naming the file, the line (YAML)
+and the key, and are raised before any manifest is read.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import tomllib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from meshguard.errors import ConfigError
+from meshguard.model import Severity
+from meshguard.resources import schema
+
+CONFIG_NAMES = (".meshguard.yaml", ".meshguard.yml")
+
+
+class Params:
+    """Parameter values (RULES.md 0.3) with defaults filled in; `get("mesh.root_namespace")`."""
+
+    __slots__ = ("_values",)
+
+    def __init__(self, values: Mapping[str, Any]) -> None:
+        self._values = values
+
+    def __getitem__(self, name: str) -> Any:
+        return self.get(name)
+
+    def get(self, dotted: str) -> Any:
+        value: Any = self._values
+        for part in dotted.split("."):
+            if not isinstance(value, Mapping) or part not in value:
+                raise KeyError(f"unknown parameter {dotted!r}")
+            value = value[part]
+        return value
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self._values)
+
+
+def parameter_defaults() -> dict[str, Any]:
+    """Defaults of every parameter, read from the config schema."""
+    props = schema("config")["properties"]["parameters"]["properties"]
+    return {name: _default_of(sub) for name, sub in props.items()}
+
+
+def parameter_names() -> list[str]:
+    """Every parameter name, dotted for nested ones (`mesh.root_namespace`)."""
+    names: list[str] = []
+    for name, sub in schema("config")["properties"]["parameters"]["properties"].items():
+        if "properties" in sub:
+            names.extend(f"{name}.{child}" for child in sub["properties"])
+        else:
+            names.append(name)
+    return names
+
+
+def parameter_doc(dotted: str) -> tuple[str, Any]:
+    """(description, default) of one parameter."""
+    node = schema("config")["properties"]["parameters"]
+    for part in dotted.split("."):
+        node = node["properties"][part]
+    return node.get("description", ""), _default_of(node)
+
+
+def _default_of(sub: Mapping[str, Any]) -> Any:
+    if "properties" in sub:
+        return {name: _default_of(child) for name, child in sub["properties"].items()}
+    return sub.get("default")
+
+
+def _merge(defaults: Mapping[str, Any], values: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(defaults)
+    for key, value in values.items():
+        base = merged.get(key)
+        if isinstance(base, dict) and isinstance(value, Mapping) and key in _NESTED:
+            merged[key] = _merge(base, value)
+        else:
+            merged[key] = value
+    return merged
+
+
+_NESTED = {"mesh", "inference_workload", "retry_profile", "istio"}
+
+
+@dataclass(frozen=True)
+class Config:
+    source: str = "(defaults)"
+    params: Params = field(default_factory=lambda: Params(parameter_defaults()))
+    disabled: frozenset[str] = frozenset()
+    selected: frozenset[str] | None = None
+    severity: Mapping[str, Severity] = field(default_factory=dict)
+    exclude: tuple[str, ...] = ()
+    fail_on: str | None = None
+    namespaces: tuple[str, ...] = ()
+    base_dir: str = "."
+
+    def rule_enabled(self, rule_id: str) -> bool:
+        if rule_id in self.disabled:
+            return False
+        return self.selected is None or rule_id in self.selected
+
+    def is_excluded(self, path: str) -> bool:
+        """True when a path matches an `exclude` glob, whole or by any of its parts."""
+        if not self.exclude:
+            return False
+        rel = os.path.relpath(path, self.base_dir) if os.path.isabs(path) else path
+        candidates = [path, rel, *Path(rel).parts]
+        return any(fnmatch.fnmatch(c, pattern) for c in candidates for pattern in self.exclude)
+
+
+def find_config(start: Path) -> Path | None:
+    """Walk up from `start` to the nearest `.meshguard.yaml` or pyproject with [tool.meshguard]."""
+    for directory in (start, *start.parents):
+        for name in CONFIG_NAMES:
+            if (directory / name).is_file():
+                return directory / name
+        pyproject = directory / "pyproject.toml"
+        if pyproject.is_file() and _has_tool_table(pyproject):
+            return pyproject
+    return None
+
+
+def _has_tool_table(pyproject: Path) -> bool:
+    try:
+        return "meshguard" in _read_toml(pyproject).get("tool", {})
+    except ConfigError:
+        return False
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as handle:
+            return tomllib.load(handle)
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"{path}: {exc}") from exc
+
+
+def load_config(path: Path | None, known_rules: Iterable[str]) -> Config:
+    """Read and validate a configuration file; `None` gives the defaults."""
+    if path is None:
+        return Config()
+    positions: Mapping[str, Any] = {}
+    if path.name == "pyproject.toml":
+        data = _read_toml(path).get("tool", {}).get("meshguard", {})
+    else:
+        data, positions = _read_yaml(path)
+    _validate(path, data, positions)
+    known = set(known_rules)
+    for key in ("rules", "select", "ignore"):
+        for rule_id in data.get(key) or ():
+            if rule_id not in known:
+                raise ConfigError(f"{_where(path, positions, [key])}: unknown rule id {rule_id!r}")
+    return _build(path, data)
+
+
+def _read_yaml(path: Path) -> tuple[dict[str, Any], Mapping[str, Any]]:
+    from meshguard.loader import parse_single_document
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read: {exc}") from exc
+    try:
+        data, positions = parse_single_document(text)
+    except yaml.MarkedYAMLError as exc:
+        line = exc.problem_mark.line + 1 if exc.problem_mark else 1
+        raise ConfigError(f"{path}:{line}: YAML does not parse: {exc.problem}") from exc
+    except (yaml.YAMLError, ValueError) as exc:
+        raise ConfigError(f"{path}: {exc}".splitlines()[0]) from exc
+    if data is None:
+        return {}, positions
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}:1: the configuration must be a mapping")
+    return data, positions
+
+
+def _where(path: Path, positions: Mapping[str, Any], parts: list[Any]) -> str:
+    pointer = "".join(f"/{p}" for p in parts)
+    while pointer and pointer not in positions:
+        pointer = pointer.rsplit("/", 1)[0]
+    pos = positions.get(pointer)
+    return f"{path}:{pos.line}" if pos is not None else str(path)
+
+
+def _validate(path: Path, data: Any, positions: Mapping[str, Any]) -> None:
+    import jsonschema
+
+    validator = jsonschema.Draft202012Validator(schema("config"))
+    errors = sorted(validator.iter_errors(data), key=lambda e: (len(e.absolute_path), str(e.absolute_path)))
+    if not errors:
+        return
+    error = errors[0]
+    parts = list(error.absolute_path)
+    key = ".".join(str(p) for p in parts)
+    if error.validator == "additionalProperties":
+        allowed = set(error.schema.get("properties", {}))
+        extra = sorted(set(error.instance) - allowed)
+        name = ".".join([*map(str, parts), extra[0]]) if extra else key
+        message = f"unknown key {name!r}"
+        parts = [*parts, *(extra[:1])]
+    else:
+        message = f"{key or '(top level)'}: {error.message}"
+    raise ConfigError(f"{_where(path, positions, parts)}: {message}")
+
+
+def _build(path: Path, data: Mapping[str, Any]) -> Config:
+    disabled = set(data.get("ignore") or ())
+    severity: dict[str, Severity] = {}
+    for rule_id, entry in (data.get("rules") or {}).items():
+        if entry is False or (isinstance(entry, dict) and entry.get("enabled") is False):
+            disabled.add(rule_id)
+        if isinstance(entry, dict) and "severity" in entry:
+            severity[rule_id] = Severity(entry["severity"])
+    selected = data.get("select")
+    return Config(
+        source=str(path),
+        params=Params(_merge(parameter_defaults(), data.get("parameters") or {})),
+        disabled=frozenset(disabled),
+        selected=frozenset(selected) if selected is not None else None,
+        severity=severity,
+        exclude=tuple(data.get("exclude") or ()),
+        fail_on=data.get("fail_on"),
+        namespaces=tuple(data.get("namespaces") or ()),
+        base_dir=str(path.parent),
+    )
+
+
+def with_parameters(config: Config, overrides: Mapping[str, Any]) -> Config:
+    """A copy of `config` with some parameters replaced (rule examples, webhook settings)."""
+    from dataclasses import replace
+
+    return replace(config, params=Params(_merge(config.params.as_dict(), overrides)))

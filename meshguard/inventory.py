@@ -1,0 +1,279 @@
+"""Indexes over every resource of a run, so cross-resource rules cost O(resources).
+
+Built once per run (manifests, `--context` files, or the webhook's cluster cache). Rules look
+things up by kind/namespace/name, by normalised service host (RULES.md P5) and by pod labels;
+none of them scans all resources per resource.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+from meshguard.config import Params
+from meshguard.model import Resource
+from meshguard.semantics.hosts import service_host
+
+NETWORKING = "networking.istio.io"
+SECURITY = "security.istio.io"
+GATEWAY_API = "gateway.networking.k8s.io"
+INFERENCE_GROUPS = ("inference.networking.k8s.io", "inference.networking.x-k8s.io")
+ML_NAMESPACE_LABEL = "meshguard.io/ml"
+
+# Where each controller keeps its pod template (JSON Pointer tokens).
+_TEMPLATE_PATHS: dict[str, tuple[str, ...]] = {
+    "Deployment": ("spec", "template"),
+    "StatefulSet": ("spec", "template"),
+    "DaemonSet": ("spec", "template"),
+    "ReplicaSet": ("spec", "template"),
+    "ReplicationController": ("spec", "template"),
+    "Job": ("spec", "template"),
+    "CronJob": ("spec", "jobTemplate", "spec", "template"),
+}
+_KUBEFLOW_REPLICA_SPECS = {
+    "PyTorchJob": "pytorchReplicaSpecs",
+    "TFJob": "tfReplicaSpecs",
+    "MPIJob": "mpiReplicaSpecs",
+    "XGBoostJob": "xgbReplicaSpecs",
+    "PaddleJob": "paddleReplicaSpecs",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Workload:
+    """A pod template (or a Pod) with the labels its pods will carry."""
+
+    resource: Resource
+    pointer: str  # the template: "" for a Pod, "/spec/template" for a Deployment, ...
+    labels: Mapping[str, Any]
+    annotations: Mapping[str, Any]
+    pod_spec: Mapping[str, Any]
+    owner_kind: str  # the controller kind, or a Pod's ownerReferences kind
+
+    @property
+    def namespace(self) -> str:
+        return self.resource.namespace
+
+    @property
+    def name(self) -> str:
+        return self.resource.name
+
+    @property
+    def ref(self) -> str:
+        return f"{self.resource.kind} {self.namespace}/{self.name}"
+
+    def requests_any(self, resource_names: Iterable[str]) -> bool:
+        """True when a container requests or limits one of these extended resources."""
+        wanted = set(resource_names)
+        for container in _containers(self.pod_spec):
+            resources = container.get("resources")
+            if not isinstance(resources, Mapping):
+                continue
+            for section in ("requests", "limits"):
+                amounts = resources.get(section)
+                if isinstance(amounts, Mapping) and wanted.intersection(amounts):
+                    return True
+        return False
+
+
+def _containers(pod_spec: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    out = []
+    for key in ("initContainers", "containers"):
+        items = pod_spec.get(key)
+        if isinstance(items, list):
+            out.extend(c for c in items if isinstance(c, Mapping))
+    return out
+
+
+def _dig(data: Any, tokens: Iterable[str]) -> Any:
+    for token in tokens:
+        if not isinstance(data, Mapping):
+            return None
+        data = data.get(token)
+    return data
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def workloads_of(res: Resource) -> list[Workload]:
+    """Pod templates a resource declares (Pod, controllers, CronJob, Kubeflow jobs, JobSet, KServe)."""
+    if res.kind == "Pod" and res.group == "":
+        owners = res.metadata.get("ownerReferences")
+        owner = owners[0].get("kind", "") if isinstance(owners, list) and owners and isinstance(owners[0], Mapping) else ""
+        return [Workload(res, "", res.labels, res.annotations, res.spec, owner)]
+    tokens = _TEMPLATE_PATHS.get(res.kind)
+    if tokens is not None and res.group in ("", "apps", "batch", "extensions"):
+        return [_template_workload(res, tokens, res.kind)]
+    if res.kind in _KUBEFLOW_REPLICA_SPECS:
+        specs = _mapping(res.spec.get(_KUBEFLOW_REPLICA_SPECS[res.kind]))
+        return [
+            _template_workload(res, ("spec", _KUBEFLOW_REPLICA_SPECS[res.kind], role, "template"), res.kind)
+            for role in specs
+        ]
+    if res.kind == "JobSet":
+        jobs = res.spec.get("replicatedJobs")
+        if isinstance(jobs, list):
+            return [
+                _template_workload(res, ("spec", "replicatedJobs", str(i), "template", "spec", "template"), "JobSet")
+                for i in range(len(jobs))
+            ]
+    if res.kind == "InferenceService" and res.group == "serving.kserve.io":
+        # KServe labels the predictor pods it creates (pkg/constants/constants.go).
+        labels = {"serving.kserve.io/inferenceservice": res.name, "component": "predictor"}
+        predictor = _mapping(res.spec.get("predictor"))
+        return [Workload(res, "/spec/predictor", labels, res.annotations, predictor, "InferenceService")]
+    return []
+
+
+def _template_workload(res: Resource, tokens: tuple[str, ...], owner_kind: str) -> Workload:
+    data = res.body
+    template: Any = data
+    for token in tokens:
+        template = template.get(token) if isinstance(template, Mapping) else None
+        if template is None:
+            break
+    template = _mapping(template)
+    meta = _mapping(template.get("metadata"))
+    pointer = "/" + "/".join(tokens)
+    return Workload(
+        res,
+        pointer,
+        _mapping(meta.get("labels")),
+        _mapping(meta.get("annotations")),
+        _mapping(template.get("spec")),
+        owner_kind,
+    )
+
+
+def selector_matches(match_labels: Mapping[str, Any], labels: Mapping[str, Any]) -> bool:
+    """Kubernetes matchLabels: every pair present (an empty selector matches everything)."""
+    return all(str(labels.get(k)) == str(v) and k in labels for k, v in match_labels.items())
+
+
+class Inventory:
+    """Every resource of a run, indexed. Read-only after construction."""
+
+    def __init__(self, resources: Iterable[Resource], params: Params) -> None:
+        self.params = params
+        self.resources: list[Resource] = list(resources)
+        self._by_kind: dict[tuple[str, str], list[Resource]] = defaultdict(list)
+        self._by_ns_kind: dict[tuple[str, str, str], list[Resource]] = defaultdict(list)
+        self._by_name: dict[tuple[str, str, str, str], Resource] = {}
+        self._workloads_by_ns: dict[str, list[Workload]] = defaultdict(list)
+        self._services_by_host: dict[str, Resource] = {}
+        domain = params.get("mesh.domain_suffix")
+        for res in self.resources:
+            key = (res.group, res.kind)
+            self._by_kind[key].append(res)
+            self._by_ns_kind[(res.namespace, *key)].append(res)
+            self._by_name.setdefault((res.group, res.kind, res.namespace, res.name), res)
+            for workload in workloads_of(res):
+                self._workloads_by_ns[res.namespace].append(workload)
+            if res.kind == "Service" and res.group == "":
+                self._services_by_host.setdefault(service_host(res.name, res.namespace, domain), res)
+
+    # -- by kind / namespace / name ------------------------------------------------------------
+    def of_kind(self, group: str, kind: str) -> list[Resource]:
+        return self._by_kind.get((group, kind), [])
+
+    def in_namespace(self, namespace: str, group: str, kind: str) -> list[Resource]:
+        return self._by_ns_kind.get((namespace, group, kind), [])
+
+    def get(self, group: str, kind: str, namespace: str, name: str) -> Resource | None:
+        return self._by_name.get((group, kind, namespace, name))
+
+    # -- namespaces ----------------------------------------------------------------------------
+    @cached_property
+    def ml_namespaces(self) -> frozenset[str]:
+        """`ml_namespaces` plus every Namespace labelled `meshguard.io/ml: "true"`."""
+        names = set(self.params.get("ml_namespaces"))
+        for ns in self.of_kind("", "Namespace"):
+            if str(ns.labels.get(ML_NAMESPACE_LABEL, "")).lower() == "true":
+                names.add(ns.name)
+        return frozenset(names)
+
+    def is_ml_namespace(self, namespace: str) -> bool:
+        return namespace in self.ml_namespaces
+
+    @property
+    def root_namespace(self) -> str:
+        return str(self.params.get("mesh.root_namespace"))
+
+    # -- workloads and services ----------------------------------------------------------------
+    def workloads(self, namespace: str) -> list[Workload]:
+        return self._workloads_by_ns.get(namespace, [])
+
+    def workloads_selected(self, namespace: str, match_labels: Mapping[str, Any] | None) -> list[Workload]:
+        """Workloads of a namespace that a matchLabels selector selects (None: all of them)."""
+        pods = self.workloads(namespace)
+        if not match_labels:
+            return list(pods)
+        return [w for w in pods if selector_matches(match_labels, w.labels)]
+
+    def service_by_host(self, host: str) -> Resource | None:
+        """The Service behind a fully qualified host (normalise short names with P5 first)."""
+        return self._services_by_host.get(host.lower())
+
+    def services_selecting(self, workload: Workload) -> list[Resource]:
+        out = []
+        for svc in self.in_namespace(workload.namespace, "", "Service"):
+            selector = svc.spec.get("selector")
+            if isinstance(selector, Mapping) and selector and selector_matches(selector, workload.labels):
+                out.append(svc)
+        return out
+
+    def is_inference_workload(self, workload: Workload) -> bool:
+        """RULES.md 0.3 `inference_workload`: KServe labels, accelerators (not batch), or an InferencePool."""
+        spec = self.params.get("inference_workload")
+        if any(key in workload.labels for key in spec["label_keys"]):
+            return True
+        if any(str(workload.labels.get(k)) == str(v) for k, v in spec["labels"].items() if k in workload.labels):
+            return True
+        if workload.requests_any(spec["accelerator_resources"]):
+            return workload.owner_kind not in set(spec["batch_owner_kinds"])
+        return id(workload) in self._pool_selected_ids
+
+    @cached_property
+    def _pool_selected_ids(self) -> frozenset[int]:
+        ids: set[int] = set()
+        for group in INFERENCE_GROUPS:
+            for pool in self.of_kind(group, "InferencePool"):
+                selector = pool.spec.get("selector")
+                if not isinstance(selector, Mapping):
+                    continue
+                labels = selector.get("matchLabels", selector) if "matchLabels" in selector else selector
+                if isinstance(labels, Mapping) and labels:
+                    ids.update(id(w) for w in self.workloads_selected(pool.namespace, labels))
+        return frozenset(ids)
+
+    def selector_matches_inference(self, namespace: str, match_labels: Mapping[str, Any] | None) -> bool:
+        """Does a selector (None/empty: the whole namespace) select an inference workload?
+
+        Manifests-only fallback (RULES.md 0.3): when the selector selects no pod template in the
+        run, a selector naming `serving.kserve.io/inferenceservice` or `component: predictor` counts.
+        """
+        selected = self.workloads_selected(namespace, match_labels)
+        if selected:
+            return any(self.is_inference_workload(w) for w in selected)
+        if not match_labels:
+            return False
+        spec = self.params.get("inference_workload")
+        if any(key in match_labels for key in spec["label_keys"]):
+            return True
+        return any(str(match_labels.get(k)) == str(v) for k, v in spec["labels"].items() if k in match_labels)
+
+    @cached_property
+    def inference_hosts(self) -> frozenset[str]:
+        """Hosts of Services whose selector matches an inference workload (MG202, MG205, MG3xx)."""
+        domain = self.params.get("mesh.domain_suffix")
+        hosts = set()
+        for svc in self.of_kind("", "Service"):
+            selector = svc.spec.get("selector")
+            if isinstance(selector, Mapping) and selector and self.selector_matches_inference(svc.namespace, selector):
+                hosts.add(service_host(svc.name, svc.namespace, domain))
+        return frozenset(hosts)

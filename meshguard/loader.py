@@ -1,0 +1,262 @@
+"""Read manifests into `Resource`s with the position of every field.
+
+PyYAML's C composer gives nodes with marks; each document is turned at once into plain data
+plus a JSON Pointer → position map, and the nodes are dropped (keeping every file's node tree
+alive makes the garbage collector's work grow with the run). Safe loading only: no Python tags,
+a bound on alias expansion (billion laughs), on nesting depth and on file size.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from meshguard.errors import InputError
+from meshguard.model import (
+    CLUSTER_SCOPED_KINDS,
+    Finding,
+    Origin,
+    Position,
+    Resource,
+    Severity,
+    escape_pointer_token,
+)
+
+MAX_FILE_BYTES = 16 * 1024 * 1024
+MAX_NODES_PER_DOCUMENT = 500_000  # after alias expansion
+MAX_DEPTH = 200
+STDIN_NAME = "<stdin>"
+YAML_SUFFIXES = (".yaml", ".yml")
+PARSE_ERROR_RULE = "MG000"
+
+_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_constructor = yaml.constructor.SafeConstructor()
+_SCALARS: dict[str, Callable[[yaml.ScalarNode], Any]] = {
+    "tag:yaml.org,2002:int": _constructor.construct_yaml_int,
+    "tag:yaml.org,2002:float": _constructor.construct_yaml_float,
+    "tag:yaml.org,2002:bool": _constructor.construct_yaml_bool,
+    "tag:yaml.org,2002:null": _constructor.construct_yaml_null,
+}
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
+class _DocumentTooLarge(Exception):
+    """Raised inside the conversion; becomes an MG000 finding at the document's line."""
+
+
+@dataclass(slots=True)
+class LoadedFile:
+    """One input file: its text (for suppression comments and fixes), resources and errors."""
+
+    path: str
+    text: str
+    resources: list[Resource] = field(default_factory=list)
+    errors: list[Finding] = field(default_factory=list)
+
+
+def iter_yaml_paths(
+    paths: Iterable[str], is_ignored: Callable[[str], bool] = lambda _: False
+) -> Iterator[str]:
+    """Expand files and directories (recursively, `*.yaml`/`*.yml`, sorted); `-` is stdin."""
+    for raw in paths:
+        if raw == "-":
+            yield raw
+            continue
+        path = Path(raw)
+        if path.is_dir():
+            found = []
+            for dirpath, dirnames, filenames in os.walk(path):
+                dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+                found.extend(
+                    os.path.join(dirpath, f) for f in filenames if f.endswith(YAML_SUFFIXES)
+                )
+            yield from (p for p in sorted(found) if not is_ignored(p))
+        elif path.is_file():
+            if not is_ignored(raw):
+                yield raw
+        else:
+            raise InputError(f"{raw}: no such file or directory")
+
+
+def read_text(path: str) -> str:
+    """Read a file or stdin as UTF-8 text; raise InputError naming the file otherwise."""
+    try:
+        if path == "-":
+            data = sys.stdin.buffer.read(MAX_FILE_BYTES + 1)
+        else:
+            with open(path, "rb") as handle:
+                data = handle.read(MAX_FILE_BYTES + 1)
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read: {exc.strerror}") from exc
+    if len(data) > MAX_FILE_BYTES:
+        raise InputError(f"{path}: larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB; split it")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}: not UTF-8 text (byte {exc.start})") from exc
+
+
+def load_file(path: str) -> LoadedFile:
+    """Read and parse one file; unreadable or unparsable input becomes one MG000 finding."""
+    name = STDIN_NAME if path == "-" else path
+    try:
+        text = read_text(path)
+    except InputError as exc:
+        loaded = LoadedFile(name, "")
+        loaded.errors.append(_parse_error(name, 1, 1, str(exc).split(": ", 1)[-1]))
+        return loaded
+    return load_text(text, name)
+
+
+def load_text(text: str, name: str) -> LoadedFile:
+    """Parse a multi-document YAML stream; the whole file is skipped when any part is broken."""
+    loaded = LoadedFile(name, text)
+    doc_index = -1
+    try:
+        for doc_index, node in enumerate(yaml.compose_all(text, Loader=_Loader)):
+            if node is not None:
+                loaded.resources.extend(_resources_of(node, name, doc_index))
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        problem = exc.problem or exc.context or "invalid YAML"
+        loaded.resources.clear()
+        loaded.errors.append(_parse_error(name, line, col, f"YAML does not parse: {problem}"))
+    except yaml.YAMLError as exc:
+        loaded.resources.clear()
+        loaded.errors.append(_parse_error(name, 1, 1, f"YAML does not parse: {exc}"))
+    except _DocumentTooLarge as exc:
+        loaded.resources.clear()
+        line = exc.args[1] if len(exc.args) > 1 else 1
+        loaded.errors.append(_parse_error(name, line, 1, str(exc.args[0])))
+    return loaded
+
+
+def _parse_error(name: str, line: int, col: int, message: str) -> Finding:
+    return Finding(PARSE_ERROR_RULE, Severity.ERROR, message, name, Position(line, col), "")
+
+
+def _resources_of(node: yaml.Node, name: str, doc_index: int) -> Iterator[Resource]:
+    """Kubernetes objects in one document: the object itself, or the items of a `List`."""
+    if not isinstance(node, yaml.MappingNode):
+        return
+    kind = _scalar_child(node, "kind")
+    api_version = _scalar_child(node, "apiVersion")
+    if not kind or not api_version:
+        return  # not a Kubernetes object (Helm values, kustomization fragments, ...)
+    items = _child(node, "items") if kind.endswith("List") else None
+    if isinstance(items, yaml.SequenceNode):
+        for item in items.value:
+            if isinstance(item, yaml.MappingNode):
+                yield from _resources_of(item, name, doc_index)
+        return
+    positions: dict[str, Position] = {}
+    body = _Converter(positions, node.start_mark.line + 1).convert(node, "", 0)
+    meta = body.get("metadata") if isinstance(body.get("metadata"), dict) else {}
+    namespace = meta.get("namespace") if isinstance(meta, dict) else None
+    if not isinstance(namespace, str) or not namespace:
+        namespace = "" if kind in CLUSTER_SCOPED_KINDS else "default"
+    res_name = meta.get("name") if isinstance(meta, dict) else None
+    yield Resource(
+        api_version=api_version,
+        kind=kind,
+        namespace=namespace,
+        name=str(res_name) if res_name is not None else "",
+        body=body,
+        origin=Origin(name, doc_index, positions),
+    )
+
+
+def _child(node: yaml.MappingNode, key: str) -> yaml.Node | None:
+    for key_node, value_node in node.value:
+        if isinstance(key_node, yaml.ScalarNode) and key_node.value == key:
+            return value_node
+    return None
+
+
+def _scalar_child(node: yaml.MappingNode, key: str) -> str | None:
+    child = _child(node, key)
+    if isinstance(child, yaml.ScalarNode) and child.tag == "tag:yaml.org,2002:str":
+        return str(child.value)
+    return None
+
+
+class _Converter:
+    """Node tree → plain data, recording the 1-based position of every key and item."""
+
+    __slots__ = ("positions", "budget", "start_line", "active")
+
+    def __init__(self, positions: dict[str, Position], start_line: int) -> None:
+        self.positions = positions
+        self.budget = MAX_NODES_PER_DOCUMENT
+        self.start_line = start_line
+        self.active: set[int] = set()  # nodes on the current path: a recursive alias
+
+    def convert(self, node: yaml.Node, ptr: str, depth: int) -> Any:
+        self.budget -= 1
+        if self.budget < 0:
+            raise _DocumentTooLarge(
+                f"document expands to more than {MAX_NODES_PER_DOCUMENT} nodes (alias bomb?)",
+                self.start_line,
+            )
+        if isinstance(node, yaml.ScalarNode):
+            construct = _SCALARS.get(node.tag)
+            return construct(node) if construct is not None else node.value
+        if depth > MAX_DEPTH or id(node) in self.active:
+            reason = "nested deeper than %d levels" % MAX_DEPTH
+            if id(node) in self.active:
+                reason = "recursive alias"
+            raise _DocumentTooLarge(f"document is {reason}", node.start_mark.line + 1)
+        self.active.add(id(node))
+        try:
+            if isinstance(node, yaml.SequenceNode):
+                return self._sequence(node, ptr, depth)
+            return self._mapping(node, ptr, depth)
+        finally:
+            self.active.discard(id(node))
+
+    def _sequence(self, node: yaml.SequenceNode, ptr: str, depth: int) -> list[Any]:
+        out = []
+        positions = self.positions
+        for index, item in enumerate(node.value):
+            child = f"{ptr}/{index}"
+            mark = item.start_mark
+            positions[child] = Position(mark.line + 1, mark.column + 1)
+            out.append(self.convert(item, child, depth + 1))
+        return out
+
+    def _mapping(self, node: yaml.MappingNode, ptr: str, depth: int) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        positions = self.positions
+        for key_node, value_node in node.value:
+            if key_node.tag == _MERGE_TAG:
+                merged = self.convert(value_node, ptr, depth + 1)
+                for source in merged if isinstance(merged, list) else [merged]:
+                    if isinstance(source, dict):
+                        for key, value in source.items():
+                            out.setdefault(key, value)
+                continue
+            key = key_node.value if isinstance(key_node, yaml.ScalarNode) else str(key_node.start_mark)
+            child = f"{ptr}/{escape_pointer_token(key)}" if ("/" in key or "~" in key) else f"{ptr}/{key}"
+            mark = key_node.start_mark
+            positions[child] = Position(mark.line + 1, mark.column + 1)
+            out[key] = self.convert(value_node, child, depth + 1)
+        return out
+
+
+def parse_single_document(text: str) -> tuple[Any, dict[str, Position]]:
+    """Parse one YAML document (a config file) into data and its position map."""
+    node = yaml.compose(text, Loader=_Loader)
+    positions: dict[str, Position] = {}
+    if node is None:
+        return None, positions
+    try:
+        return _Converter(positions, node.start_mark.line + 1).convert(node, "", 0), positions
+    except _DocumentTooLarge as exc:
+        raise ValueError(str(exc.args[0])) from exc

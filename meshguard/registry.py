@@ -1,0 +1,156 @@
+"""Rules: metadata from `rules/MGnnn.yaml`, logic registered with `@check("MGnnn")`.
+
+One rule, one place: everything a person reads about a rule is in its YAML file (the
+examples run as tests), and the Python function only decides. The registry is the one piece
+of global state, filled at import of `meshguard.checks` from an explicit module list.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+from meshguard.errors import RuleFileError
+from meshguard.model import Finding, Fix, JsonPointer, Resource, Safety, Severity
+from meshguard.resources import data_dir
+
+if TYPE_CHECKING:
+    from meshguard.config import Params
+    from meshguard.inventory import Inventory
+
+CheckFn = Callable[[Resource, "RuleContext"], Iterator[Finding]]
+CHECKS: dict[str, CheckFn] = {}
+CORE_GROUP_ALIASES = frozenset({"", "core", "v1"})
+
+
+def check(rule_id: str) -> Callable[[CheckFn], CheckFn]:
+    """Register a check under its rule id; a second registration of an id is a bug."""
+
+    def register(fn: CheckFn) -> CheckFn:
+        if rule_id in CHECKS:
+            raise AssertionError(f"{rule_id} registered twice ({CHECKS[rule_id].__name__}, {fn.__name__})")
+        CHECKS[rule_id] = fn
+        return fn
+
+    return register
+
+
+@dataclass(frozen=True, slots=True)
+class RuleMeta:
+    id: str
+    title: str
+    severity: Severity
+    applies_to: tuple[tuple[str, str], ...]  # (group, kind); group "" is the core group
+    params: tuple[str, ...]
+    what: str
+    why: str
+    fix_summary: str
+    fix_safety: Safety
+    fix_note: str
+    references: tuple[str, ...]
+    peers: tuple[str, ...]
+    examples: tuple[Mapping[str, Any], ...]
+    source: str
+
+    @property
+    def docs_url(self) -> str:
+        return f"{DOCS_BASE_URL}/{self.id}.yaml"
+
+
+DOCS_BASE_URL = "https://github.com/meshguard/meshguard/blob/main/rules"
+
+
+def rule_files(directory: Path | None = None) -> list[Path]:
+    return sorted((directory or data_dir("rules")).glob("MG[0-9][0-9][0-9].yaml"))
+
+
+def load_rule(path: Path, *, validate: bool = False) -> RuleMeta:
+    """Read one rule file; `validate` checks it against schemas/rule.schema.json first."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            data = yaml.load(handle, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    except (OSError, yaml.YAMLError) as exc:
+        raise RuleFileError(f"{path}: cannot read rule file: {exc}".splitlines()[0]) from exc
+    if validate:
+        _validate(path, data)
+    if not isinstance(data, dict) or data.get("id") != path.stem:
+        raise RuleFileError(f"{path}: the file name must be the rule id")
+    fix = data.get("fix") or {}
+    return RuleMeta(
+        id=data["id"],
+        title=data["title"],
+        severity=Severity(data["severity"]),
+        applies_to=tuple(
+            ("" if group in CORE_GROUP_ALIASES else group, kind)
+            for group, kinds in (data.get("applies_to") or {}).items()
+            for kind in kinds
+        ),
+        params=tuple(data.get("params") or ()),
+        what=data["what"],
+        why=data["why"],
+        fix_summary=fix.get("summary", ""),
+        fix_safety=Safety(fix.get("safety", "none")),
+        fix_note=fix.get("note", ""),
+        references=tuple(data.get("references") or ()),
+        peers=tuple(data.get("peers") or ()),
+        examples=tuple(data.get("examples") or ()),
+        source=str(path),
+    )
+
+
+def _validate(path: Path, data: Any) -> None:
+    import jsonschema  # noqa: PLC0415  (only `meshguard rules --check` and tests pay for it)
+
+    from meshguard.resources import schema
+
+    errors = sorted(
+        jsonschema.Draft202012Validator(schema("rule")).iter_errors(data), key=lambda e: list(e.path)
+    )
+    if errors:
+        where = "/".join(str(p) for p in errors[0].absolute_path) or "(top)"
+        raise RuleFileError(f"{path}: {where}: {errors[0].message}")
+
+
+def load_rules(directory: Path | None = None, *, validate: bool = False) -> dict[str, RuleMeta]:
+    """All rules of a directory (the built-in pack by default), by id, in id order."""
+    return {meta.id: meta for meta in (load_rule(p, validate=validate) for p in rule_files(directory))}
+
+
+class RuleContext:
+    """What a check may read: its rule, the run's parameters and inventory, the current resource."""
+
+    __slots__ = ("rule", "params", "inventory", "resource")
+
+    def __init__(self, rule: RuleMeta, params: Params, inventory: Inventory) -> None:
+        self.rule = rule
+        self.params = params
+        self.inventory = inventory
+        self.resource: Resource | None = None
+
+    def finding(
+        self,
+        pointer: JsonPointer,
+        message: str,
+        *,
+        severity: Severity | None = None,
+        fix: Fix | None = None,
+        resource: Resource | None = None,
+    ) -> Finding:
+        """A finding about `resource` (default: the one being checked) at `pointer`."""
+        res = resource or self.resource
+        if res is None:
+            raise AssertionError("finding() outside a check")
+        return Finding(
+            rule=self.rule.id,
+            severity=severity or self.rule.severity,
+            message=message,
+            file=res.origin.file,
+            position=res.origin.position_of(pointer),
+            pointer=pointer,
+            resource=res,
+            fix=fix,
+        )
