@@ -64,6 +64,13 @@ def _parser() -> argparse.ArgumentParser:
                       help="lowest severity that makes the exit status 1 (default: warning; info never fails)")
     lint.add_argument("--select", metavar="IDS", help="run only these rules (comma-separated ids)")
     lint.add_argument("--ignore", metavar="IDS", help="skip these rules (comma-separated ids)")
+    lint.add_argument("--context", action="append", default=[], metavar="PATH",
+                      help="read resources for reference only (e.g. the cluster's Services from "
+                      "`kubectl get svc -A -o yaml`): they resolve references but are not reported on")
+    lint.add_argument("--strict-refs", action="store_true",
+                      help="report a reference whose target is absent as an error, not as info (unresolved)")
+    lint.add_argument("--istio-values", action="append", default=[], metavar="FILE",
+                      help="istiod Helm values file to check and to read mesh settings from (repeatable)")
     lint.add_argument("--show-suppressed", action="store_true",
                       help="also list findings silenced by annotations or comments")
     lint.add_argument("--color", choices=["auto", "always", "never"], default="auto",
@@ -134,7 +141,8 @@ def _lint(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
     from meshguard.engine import run
-    from meshguard.loader import iter_yaml_paths, load_file
+    from meshguard.config import with_parameters
+    from meshguard.loader import iter_yaml_paths, load_file, load_values_file
     from meshguard.report import ReportOptions, render
 
     rules = load_rules()
@@ -148,10 +156,15 @@ def _lint(args: argparse.Namespace) -> int:
     if args.paths.count("-") > 1:
         raise MeshguardError("- (standard input) may be given once")
 
+    if args.strict_refs:
+        config = with_parameters(config, {"strict_refs": True})
     files = [load_file(p) for p in iter_yaml_paths(args.paths, config.is_excluded)]
+    values = [*config.params.get("istio.values_files"), *args.istio_values]
+    files += [load_values_file(_existing(p, "--istio-values")) for p in dict.fromkeys(values)]
+    context = [res for p in iter_yaml_paths(args.context) for res in load_file(p).resources]
     for loaded in files:
         log.info("read %s: %d resources", loaded.path, len(loaded.resources))
-    result = run(files, config, rules)
+    result = run(files, config, rules, context)
 
     fmt = args.format
     if fmt == "auto":
@@ -172,6 +185,12 @@ def _lint(args: argparse.Namespace) -> int:
         return 0
     threshold = Severity(fail_on).rank
     return 1 if any(f.severity.rank >= threshold for f in result.findings) else 0
+
+
+def _existing(path: str, flag: str) -> str:
+    if not Path(path).is_file():
+        raise MeshguardError(f"{flag} {path}: no such file")
+    return path
 
 
 def _write_report(path: str, text: str) -> None:

@@ -8,15 +8,17 @@ none of them scans all resources per resource.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
+from typing import Any, TypeVar
 
 from meshguard.config import Params
+from meshguard.meshconfig import MeshSource, mesh_sources
 from meshguard.model import Resource
 from meshguard.semantics.hosts import service_host
 
+_T = TypeVar("_T")
 NETWORKING = "networking.istio.io"
 SECURITY = "security.istio.io"
 GATEWAY_API = "gateway.networking.k8s.io"
@@ -166,6 +168,7 @@ class Inventory:
         self._by_name: dict[tuple[str, str, str, str], Resource] = {}
         self._workloads_by_ns: dict[str, list[Workload]] = defaultdict(list)
         self._services_by_host: dict[str, Resource] = {}
+        self._memo: dict[str, Any] = {}
         domain = params.get("mesh.domain_suffix")
         for res in self.resources:
             key = (res.group, res.kind)
@@ -176,6 +179,12 @@ class Inventory:
                 self._workloads_by_ns[res.namespace].append(workload)
             if res.kind == "Service" and res.group == "":
                 self._services_by_host.setdefault(service_host(res.name, res.namespace, domain), res)
+
+    def memo(self, key: str, build: Callable[[], _T]) -> _T:
+        """An index a family of rules needs, built once per run on first use (e.g. DRs by host)."""
+        if key not in self._memo:
+            self._memo[key] = build()
+        return self._memo[key]  # type: ignore[no-any-return]
 
     # -- by kind / namespace / name ------------------------------------------------------------
     def of_kind(self, group: str, kind: str) -> list[Resource]:
@@ -266,6 +275,11 @@ class Inventory:
         if any(key in match_labels for key in spec["label_keys"]):
             return True
         return any(str(match_labels.get(k)) == str(v) for k, v in spec["labels"].items() if k in match_labels)
+
+    @cached_property
+    def mesh_sources(self) -> list[MeshSource]:
+        """Helm values, IstioOperators and `istio` ConfigMaps in the run (meshconfig.py)."""
+        return mesh_sources(self.resources, self.root_namespace)
 
     @cached_property
     def inference_hosts(self) -> frozenset[str]:

@@ -31,6 +31,15 @@ from meshguard.model import (
 MAX_FILE_BYTES = 16 * 1024 * 1024
 MAX_NODES_PER_DOCUMENT = 500_000  # after alias expansion
 MAX_DEPTH = 200
+# libyaml's C composer recurses once per level and overflows the C stack near 30,000 levels
+# (a 60 kB file of "- - - ..."). Nesting is at most 2 * (brackets + longest line) + 2 levels,
+# so only a text over these bounds gets its depth checked on the event stream first; beyond
+# _COMPOSE_MAX_DEPTH the file is MG000 (below it, MAX_DEPTH applies to Kubernetes objects).
+_SCAN_BRACKETS = 1000
+_SCAN_LINE = 1000
+_COMPOSE_MAX_DEPTH = 5000
+_START_EVENTS = (yaml.SequenceStartEvent, yaml.MappingStartEvent)
+_END_EVENTS = (yaml.SequenceEndEvent, yaml.MappingEndEvent)
 STDIN_NAME = "<stdin>"
 YAML_SUFFIXES = (".yaml", ".yml")
 PARSE_ERROR_RULE = "MG000"
@@ -63,7 +72,20 @@ class LoadedFile:
 def iter_yaml_paths(
     paths: Iterable[str], is_ignored: Callable[[str], bool] = lambda _: False
 ) -> Iterator[str]:
-    """Expand files and directories (recursively, `*.yaml`/`*.yml`, sorted); `-` is stdin."""
+    """Expand files and directories (recursively, `*.yaml`/`*.yml`, sorted); `-` is stdin.
+
+    A file named twice (`lint . k8s/a.yaml`) is read once: its resources would otherwise be
+    duplicates of themselves for the cross-resource rules.
+    """
+    seen: set[str] = set()
+
+    def first_time(p: str) -> bool:
+        key = os.path.realpath(p)
+        if key in seen:
+            return False
+        seen.add(key)
+        return True
+
     for raw in paths:
         if raw == "-":
             yield raw
@@ -76,9 +98,9 @@ def iter_yaml_paths(
                 found.extend(
                     os.path.join(dirpath, f) for f in filenames if f.endswith(YAML_SUFFIXES)
                 )
-            yield from (p for p in sorted(found) if not is_ignored(p))
+            yield from (p for p in sorted(found) if not is_ignored(p) and first_time(p))
         elif path.is_file():
-            if not is_ignored(raw):
+            if not is_ignored(raw) and first_time(raw):
                 yield raw
         else:
             raise InputError(f"{raw}: no such file or directory")
@@ -119,9 +141,11 @@ def load_text(text: str, name: str) -> LoadedFile:
     loaded = LoadedFile(name, text)
     doc_index = -1
     try:
+        _check_nesting(text)
         for doc_index, node in enumerate(yaml.compose_all(text, Loader=_Loader)):
             if node is not None:
-                loaded.resources.extend(_resources_of(node, name, doc_index))
+                budget = [MAX_NODES_PER_DOCUMENT]  # shared by the items of a `List`
+                loaded.resources.extend(_resources_of(node, name, doc_index, budget))
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
@@ -138,12 +162,70 @@ def load_text(text: str, name: str) -> LoadedFile:
     return loaded
 
 
+HELM_VALUES_API_VERSION = "meshguard.io/v1"
+HELM_VALUES_KIND = "IstioHelmValues"
+
+
+def load_values_file(path: str) -> LoadedFile:
+    """Read istiod Helm values (`--istio-values`, `istio.values_files`) as one pseudo-resource.
+
+    Values files have no apiVersion/kind, so the manifest loader skips them; read explicitly,
+    they become `meshguard.io/v1 IstioHelmValues` whose body is the values as written, so mesh
+    rules get positions in the file like any other finding.
+    """
+    loaded = load_file(path)
+    if loaded.errors:
+        return loaded
+    try:
+        data, positions = parse_single_document(loaded.text)
+    except (yaml.YAMLError, ValueError) as exc:  # already reported by load_file; belt and braces
+        loaded.errors.append(_parse_error(loaded.path, 1, 1, f"YAML does not parse: {exc}"))
+        return loaded
+    loaded.resources.clear()
+    if isinstance(data, dict):
+        loaded.resources.append(
+            Resource(
+                api_version=HELM_VALUES_API_VERSION,
+                kind=HELM_VALUES_KIND,
+                namespace="",
+                name=os.path.basename(loaded.path),
+                body=data,
+                origin=Origin(loaded.path, 0, positions),
+            )
+        )
+    return loaded
+
+
 def _parse_error(name: str, line: int, col: int, message: str) -> Finding:
     return Finding(PARSE_ERROR_RULE, Severity.ERROR, message, name, Position(line, col), "")
 
 
-def _resources_of(node: yaml.Node, name: str, doc_index: int) -> Iterator[Resource]:
-    """Kubernetes objects in one document: the object itself, or the items of a `List`."""
+def _check_nesting(text: str) -> None:
+    """Refuse a text nested deeper than _COMPOSE_MAX_DEPTH before the recursive composer sees it."""
+    if text.count("[") + text.count("{") <= _SCAN_BRACKETS and (
+        max(map(len, text.split("\n"))) < _SCAN_LINE
+    ):
+        return
+    depth = 0
+    for event in yaml.parse(text, Loader=_Loader):
+        if isinstance(event, _START_EVENTS):
+            depth += 1
+            if depth > _COMPOSE_MAX_DEPTH:
+                line = event.start_mark.line + 1
+                raise _DocumentTooLarge(f"document is nested deeper than {MAX_DEPTH} levels", line)
+        elif isinstance(event, _END_EVENTS):
+            depth -= 1
+
+
+def _resources_of(
+    node: yaml.Node, name: str, doc_index: int, budget: list[int], lists: tuple[int, ...] = ()
+) -> Iterator[Resource]:
+    """Kubernetes objects in one document: the object itself, or the items of a `List`.
+
+    `budget` bounds the nodes converted for the whole document (List items may be aliases of
+    one another); `lists` holds the enclosing `List` nodes, so a List that contains itself
+    through an alias is an error rather than endless recursion.
+    """
     if not isinstance(node, yaml.MappingNode):
         return
     kind = _scalar_child(node, "kind")
@@ -152,12 +234,25 @@ def _resources_of(node: yaml.Node, name: str, doc_index: int) -> Iterator[Resour
         return  # not a Kubernetes object (Helm values, kustomization fragments, ...)
     items = _child(node, "items") if kind.endswith("List") else None
     if isinstance(items, yaml.SequenceNode):
+        line = node.start_mark.line + 1
+        if id(node) in lists:
+            raise _DocumentTooLarge("document is a List that contains itself (recursive alias)", line)
+        if len(lists) >= MAX_DEPTH:
+            raise _DocumentTooLarge(f"document nests Lists deeper than {MAX_DEPTH} levels", line)
+        budget[0] -= len(items.value)
+        if budget[0] < 0:
+            raise _DocumentTooLarge(
+                f"document expands to more than {MAX_NODES_PER_DOCUMENT} nodes (alias bomb?)", line
+            )
         for item in items.value:
             if isinstance(item, yaml.MappingNode):
-                yield from _resources_of(item, name, doc_index)
+                yield from _resources_of(item, name, doc_index, budget, (*lists, id(node)))
         return
-    positions: dict[str, Position] = {}
-    body = _Converter(positions, node.start_mark.line + 1).convert(node, "", 0)
+    # the object itself is where its mapping starts (not line 1 of the file: List items, documents)
+    positions: dict[str, Position] = {"": Position(node.start_mark.line + 1, node.start_mark.column + 1)}
+    converter = _Converter(positions, node.start_mark.line + 1, budget[0])
+    body = converter.convert(node, "", 0)
+    budget[0] = converter.budget
     meta = body.get("metadata") if isinstance(body.get("metadata"), dict) else {}
     namespace = meta.get("namespace") if isinstance(meta, dict) else None
     if not isinstance(namespace, str) or not namespace:
@@ -192,9 +287,11 @@ class _Converter:
 
     __slots__ = ("positions", "budget", "start_line", "active")
 
-    def __init__(self, positions: dict[str, Position], start_line: int) -> None:
+    def __init__(
+        self, positions: dict[str, Position], start_line: int, budget: int = MAX_NODES_PER_DOCUMENT
+    ) -> None:
         self.positions = positions
-        self.budget = MAX_NODES_PER_DOCUMENT
+        self.budget = budget
         self.start_line = start_line
         self.active: set[int] = set()  # nodes on the current path: a recursive alias
 
@@ -252,6 +349,10 @@ class _Converter:
 
 def parse_single_document(text: str) -> tuple[Any, dict[str, Position]]:
     """Parse one YAML document (a config file) into data and its position map."""
+    try:
+        _check_nesting(text)
+    except _DocumentTooLarge as exc:
+        raise ValueError(str(exc.args[0])) from exc
     node = yaml.compose(text, Loader=_Loader)
     positions: dict[str, Position] = {}
     if node is None:

@@ -154,3 +154,16 @@ class RuleContext:
             resource=res,
             fix=fix,
         )
+
+    def unresolved(self, pointer: JsonPointer, message: str) -> Finding:
+        """A reference whose target is absent from the run: info, or error with --strict-refs.
+
+        Manifests-only runs do not see the cluster (DESIGN.md), so absence is not proof of a
+        dangling reference; `--context` adds cluster objects, `--strict-refs` makes it an error.
+        """
+        strict = bool(self.params.get("strict_refs"))
+        return self.finding(
+            pointer,
+            f"{message} (unresolved: not in the input)",
+            severity=Severity.ERROR if strict else Severity.INFO,
+        )

@@ -18,12 +18,25 @@ CASES = [
 ]
 
 
+# RULES.md §2: namespace-level and cross-resource rules need only be quiet in another rule's
+# pass example when it includes the documents they need.
+NEEDS_MORE_DOCUMENTS = {"MG101", "MG104"}
+
+
+def _needs_more_documents(rule_id: str) -> bool:
+    return rule_id in NEEDS_MORE_DOCUMENTS or rule_id.startswith("MG6")
+
+
 @pytest.mark.parametrize(("meta", "example"), CASES)
 def test_rule_example(meta: Any, example: dict[str, Any]) -> None:
     params = example.get("params")
     if "pass" in example:
         result = lint_text(example["pass"], params)
-        loud = [f for f in result.findings if f.severity.value != "info"]
+        loud = [
+            f
+            for f in result.findings
+            if f.severity.value != "info" and (f.rule == meta.id or not _needs_more_documents(f.rule))
+        ]
         assert loud == [], "a pass example must raise no error or warning"
         return
     result = lint_text(example["fail"], params)

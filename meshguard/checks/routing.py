@@ -1,0 +1,563 @@
+"""MG207–MG210: how routes are laid out — version routing, rule order, split weights, path globs.
+
+VirtualService rules are evaluated in list order and the first match wins; the `match` entries
+of one rule are ORed and the fields inside an entry are ANDed (`istio-api virtual_service.proto`
+HTTPRoute.match). Gateway API HTTPRoute orders rules by specificity instead
+(`gwapi apis/v1/httproute_types.go`), so the ordering rules (MG207(3), MG208) are VS-only.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from meshguard.model import Finding, Fix, JsonPointer, Resource, Safety, Severity, pointer
+from meshguard.registry import RuleContext, check
+from meshguard.routes import Backend, routes_of
+from meshguard.semantics.hosts import normalize_host
+from meshguard.semantics.paths import is_catch_all, vs_prefix_matches
+
+# HTTPMatchRequest fields that do not restrict matching (`name`, `statPrefix`); every other set
+# field does (RULES.md MG208). istio validation.go asJSON also drops `name` before comparing.
+_NON_RESTRICTING = frozenset({"name", "statPrefix"})
+_GW_WEIGHT_MAX = 1_000_000  # gwapi shared_types.go BackendRef.Weight Maximum
+
+
+# -- shared helpers ------------------------------------------------------------------------------
+
+
+def _unset(value: Any) -> bool:
+    """proto3 JSON: null, false, 0, "" and empty lists/maps decode as the field's absence."""
+    if value is None or value is False:
+        return True
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return value == 0
+    if isinstance(value, (str, list, Mapping)):
+        return len(value) == 0
+    return False
+
+
+def _set_fields(
+    entry: Mapping[str, Any], ignore: frozenset[str] = _NON_RESTRICTING
+) -> dict[str, Any]:
+    """The fields that restrict matching (set, and not in `ignore`)."""
+    return {k: v for k, v in entry.items() if k not in ignore and not _unset(v)}
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _label(section: str, index: int, rule: Any) -> str:
+    """`http rule 1` or `http rule 1 ("v2")`, as istio routeName names a rule."""
+    name = rule.get("name") if isinstance(rule, Mapping) else None
+    named = f' ("{name}")' if isinstance(name, str) and name else ""
+    return f"{section} rule {index}{named}"
+
+
+def _catch_all_entry(entry: Any, section: str) -> str | None:
+    """Why one match entry matches every request, or None.
+
+    HTTP: no restricting field, or only `uri` that is empty, `prefix: "/"` or `regex: ".*"`
+    (paths.is_catch_all). TCP: no L4 field set.
+    """
+    if not isinstance(entry, Mapping):
+        return None
+    fields = _set_fields(entry) if section == "http" else _set_fields(entry, frozenset())
+    if not fields:
+        return "an empty match entry"
+    if section != "http" or set(fields) != {"uri"} or not isinstance(fields["uri"], Mapping):
+        return None
+    uri = _set_fields(fields["uri"], frozenset())
+    if not uri:
+        return "an empty uri match"
+    if len(uri) == 1:
+        kind, value = next(iter(uri.items()))
+        if kind in ("prefix", "regex") and isinstance(value, str) and is_catch_all(kind, value):
+            return f'uri {kind} "{value}"'
+    return None
+
+
+def _catch_all(rule: Any, section: str = "http") -> str | None:
+    """Why a VS rule matches every request: no `match`, or any entry that restricts nothing
+    (entries are ORed, virtual_service.proto: "matched if any one of the match blocks succeed")."""
+    if not isinstance(rule, Mapping):
+        return None
+    match = rule.get("match")
+    if match is None or match == []:
+        return "no match"
+    for entry in _list(match):
+        reason = _catch_all_entry(entry, section)
+        if reason is not None:
+            return reason
+    return None
+
+
+# -- MG207 ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _HeaderHit:
+    rule: int
+    headers_ptr: JsonPointer
+    headers: Mapping[str, Any]
+    key: str
+
+
+def _version_header_hits(http: Sequence[Any], header: str) -> list[_HeaderHit]:
+    hits: list[_HeaderHit] = []
+    for i, rule in enumerate(http):
+        if not isinstance(rule, Mapping):
+            continue
+        for j, entry in enumerate(_list(rule.get("match"))):
+            headers = entry.get("headers") if isinstance(entry, Mapping) else None
+            if not isinstance(headers, Mapping):
+                continue
+            base = pointer("spec", "http", i, "match", j, "headers")
+            hits.extend(
+                _HeaderHit(i, base, headers, key)
+                for key in headers
+                if isinstance(key, str) and key.lower() == header
+            )
+    return hits
+
+
+@check("MG207")
+def model_version_routing_shape(res: Resource, ctx: RuleContext) -> Iterator[Finding]:
+    """Header-based version routing needs a final default route: VS rules are first-match and a
+    request that matches none gets 404 `NR` (istio.io network-issues)."""
+    http = _list(res.spec.get("http"))
+    header = str(ctx.params.get("version_header")).lower()
+    hits = _version_header_hits(http, header)
+    if not hits:
+        return
+    for hit in hits:
+        yield from _version_header_value(hit, ctx)
+    yield from _default_route(res, http, hits, ctx)
+
+
+def _version_header_value(hit: _HeaderHit, ctx: RuleContext) -> Iterator[Finding]:
+    """(1) upper-case key, (2) prefix/regex value."""
+    key_ptr = hit.headers_ptr + pointer(hit.key)
+    if hit.key != hit.key.lower():
+        lower = hit.key.lower()
+        fix = None
+        if lower not in hit.headers:
+            op = {"op": "move", "from": key_ptr, "path": hit.headers_ptr + pointer(lower)}
+            fix = Fix(f"rename header key {hit.key} to {lower}", (op,), safety=Safety.SAFE)
+        yield ctx.finding(
+            key_ptr,
+            f"header key {hit.key} is not lower-case (virtual_service.proto: keys are lowercase)",
+            severity=Severity.INFO,
+            fix=fix,
+        )
+    match = hit.headers[hit.key]
+    if not isinstance(match, Mapping):
+        return
+    for kind in ("prefix", "regex"):
+        value = match.get(kind)
+        if isinstance(value, str):
+            also = f', which also matches "{value}0"' if kind == "prefix" else ""
+            yield ctx.finding(
+                key_ptr + pointer(kind),
+                f'model version header {hit.key} is matched by {kind} "{value}"{also}',
+                severity=Severity.INFO,
+            )
+
+
+def _default_route(
+    res: Resource, http: Sequence[Any], hits: Sequence[_HeaderHit], ctx: RuleContext
+) -> Iterator[Finding]:
+    """(3) the last rule is not a catch-all; (4) the catch-all has one destination."""
+    last = len(http) - 1
+    if any(_catch_all(rule) is not None for rule in http[:last]):
+        return  # an earlier catch-all already takes every request: MG208 reports the layout
+    last_ptr = pointer("spec", "http", last)
+    if _catch_all(http[last]) is None:
+        if not _list(res.spec.get("hosts")):
+            return  # delegate VS: unmatched requests fall through to the root's later rules
+        host = _header_route_host(http, hits)
+        fix = None
+        if host is not None:
+            fix = Fix.add(
+                pointer("spec", "http", "-"),
+                {"route": [{"destination": {"host": host}}]},
+                f"append a default route to {host}",
+                safety=Safety.UNSAFE,
+            )
+        yield ctx.finding(
+            last_ptr,
+            f"{_label('http', last, http[last])} is the last rule and matches only some requests: "
+            f"requests without {hits[0].key} match no route and get 404 (NR)",
+            severity=Severity.WARNING,
+            fix=fix,
+        )
+        return
+    split = ctx.params.get("canary_split")
+    route = http[last].get("route") if isinstance(http[last], Mapping) else None
+    if isinstance(route, list) and len(route) == 1 and isinstance(split, list) and split:
+        yield ctx.finding(
+            last_ptr + "/route",
+            f"default route {_label('http', last, http[last])} sends every request without "
+            f"{hits[0].key} to a single destination (canary_split {_split_text(split)})",
+            severity=Severity.INFO,
+        )
+
+
+def _header_route_host(http: Sequence[Any], hits: Sequence[_HeaderHit]) -> str | None:
+    for hit in hits:
+        for dest in _list(http[hit.rule].get("route")):
+            target = dest.get("destination") if isinstance(dest, Mapping) else None
+            host = target.get("host") if isinstance(target, Mapping) else None
+            if isinstance(host, str) and host:
+                return host
+    return None
+
+
+def _split_text(split: Sequence[Any]) -> str:
+    return "/".join(str(s) for s in split)
+
+
+# -- MG208 ---------------------------------------------------------------------------------------
+
+
+@check("MG208")
+def unreachable_virtualservice_rule(res: Resource, ctx: RuleContext) -> Iterator[Finding]:
+    """First match wins (istio validation.go analyzeUnreachableHTTPRules): rules after a
+    catch-all never run, and a match already taken by an earlier rule never applies."""
+    for section in ("http", "tcp"):
+        yield from _unreachable_rules(_list(res.spec.get(section)), section, ctx)
+
+
+def _unreachable_rules(rules: Sequence[Any], section: str, ctx: RuleContext) -> Iterator[Finding]:
+    seen: dict[str, int] = {}  # canonical match entry -> first rule index
+    prefixes: list[tuple[str, int]] = []  # unconditioned uri.prefix entries -> rule index
+    catch_all: tuple[int, str] | None = None
+    for i, rule in enumerate(rules):
+        if catch_all is not None:
+            first, reason = catch_all
+            yield ctx.finding(
+                pointer("spec", section, i),
+                f"{_label(section, i, rule)} is unreachable: "
+                f"{_label(section, first, rules[first])} matches every request ({reason})",
+                severity=Severity.ERROR,
+            )
+            continue
+        why = _catch_all(rule, section)
+        if why is not None:
+            catch_all = (i, why)
+            continue
+        for j, entry in enumerate(_list(rule.get("match")) if isinstance(rule, Mapping) else []):
+            if not isinstance(entry, Mapping):
+                continue
+            where = (section, i, rule, j)
+            yield from _shadowed_entry(entry, where, rules, seen, prefixes, ctx)
+            seen.setdefault(_canonical(entry), i)
+            prefix = _unconditioned_prefix(entry) if section == "http" else None
+            if prefix is not None:
+                prefixes.append((prefix, i))
+
+
+def _shadowed_entry(
+    entry: Mapping[str, Any],
+    where: tuple[str, int, Any, int],
+    rules: Sequence[Any],
+    seen: Mapping[str, int],
+    prefixes: Sequence[tuple[str, int]],
+    ctx: RuleContext,
+) -> Iterator[Finding]:
+    section, i, rule, j = where
+    ptr = pointer("spec", section, i, "match", j)
+    first = seen.get(_canonical(entry))
+    if first is not None and first < i:
+        yield ctx.finding(
+            ptr,
+            f"match {j} of {_label(section, i, rule)} is identical to a match of "
+            f"{_label(section, first, rules[first])}, which takes those requests first",
+            severity=Severity.WARNING,
+        )
+        return
+    path = _uri_path(entry) if section == "http" else None
+    if path is None:
+        return
+    for prefix, k in prefixes:
+        if k < i and vs_prefix_matches(prefix, path[1]):
+            yield ctx.finding(
+                ptr,
+                f'match {j} of {_label(section, i, rule)} (uri {path[0]} "{path[1]}") is shadowed '
+                f'by {_label(section, k, rules[k])}, which takes every path under "{prefix}"',
+                severity=Severity.WARNING,
+            )
+            return
+
+
+def _canonical(entry: Mapping[str, Any]) -> str:
+    return json.dumps(_set_fields(entry), sort_keys=True, default=str)
+
+
+def _unconditioned_prefix(entry: Mapping[str, Any]) -> str | None:
+    """`uri.prefix` of an entry that has no other condition (case-sensitive)."""
+    fields = _set_fields(entry)
+    uri = fields.get("uri")
+    if set(fields) != {"uri"} or not isinstance(uri, Mapping):
+        return None
+    uri_fields = _set_fields(uri, frozenset())
+    prefix = uri_fields.get("prefix")
+    return prefix if set(uri_fields) == {"prefix"} and isinstance(prefix, str) else None
+
+
+def _uri_path(entry: Mapping[str, Any]) -> tuple[str, str] | None:
+    """(kind, value) of a case-sensitive `uri.prefix`/`uri.exact`; `ignoreUriCase` matches paths
+    an earlier case-sensitive prefix does not, so such entries are never shadowed."""
+    uri = entry.get("uri")
+    if not isinstance(uri, Mapping) or not _unset(entry.get("ignoreUriCase")):
+        return None
+    for kind in ("prefix", "exact"):
+        value = uri.get(kind)
+        if isinstance(value, str):
+            return kind, value
+    return None
+
+
+# -- MG209 ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Dest:
+    pointer: JsonPointer  # the list item
+    weight: int  # effective weight (VS unset 0, HTTPRoute unset 1)
+    explicit: bool
+    canary_key: str | None  # VS: host, HTTPRoute: "service"; None when not a canary candidate
+    variant: str  # VS subset / HTTPRoute backend name
+
+
+@check("MG209")
+def traffic_split_weights(res: Resource, ctx: RuleContext) -> Iterator[Finding]:
+    """Weights are relative (virtual_service.proto "weight/(sum of all weights)", Istio ≥ 1.15
+    commit ac641d08093; gwapi shared_types.go BackendRef.Weight), unset means 0 in a VS and 1 in
+    an HTTPRoute; istio validation.go rejects negatives and a zero total across several."""
+    if res.kind == "VirtualService":
+        domain = str(ctx.params.get("mesh.domain_suffix"))
+        for section in ("http", "tcp"):
+            for i, rule in enumerate(_list(res.spec.get(section))):
+                route = rule.get("route") if isinstance(rule, Mapping) else None
+                if isinstance(route, list) and route:
+                    base = pointer("spec", section, i, "route")
+                    yield from _vs_weights(res, base, route, domain, ctx)
+    else:
+        for rt in routes_of(res, str(ctx.params.get("mesh.domain_suffix"))):
+            refs = rt.body.get("backendRefs")
+            if isinstance(refs, list) and rt.backends and len(rt.backends) == len(refs):
+                yield from _gateway_weights(rt.pointer + "/backendRefs", rt.backends, ctx)
+
+
+def _vs_weights(
+    res: Resource, base: JsonPointer, route: list[Any], domain: str, ctx: RuleContext
+) -> Iterator[Finding]:
+    dests: list[_Dest] = []
+    for k, item in enumerate(route):
+        if not isinstance(item, Mapping):
+            return
+        weight = item.get("weight")
+        if weight is not None and (not isinstance(weight, int) or isinstance(weight, bool)):
+            return  # not an int32: the API server rejects it, the sums mean nothing
+        if weight is not None and weight < 0:
+            ptr, message = base + pointer(k, "weight"), f"destination weight {weight} is negative"
+            yield ctx.finding(ptr, message, severity=Severity.ERROR)
+        dest = item.get("destination")
+        dest = dest if isinstance(dest, Mapping) else {}
+        host, subset = dest.get("host"), dest.get("subset")
+        key = normalize_host(host, res.namespace, domain) if isinstance(host, str) else None
+        variant = subset if isinstance(subset, str) else ""
+        dests.append(
+            _Dest(base + pointer(k), weight or 0, weight is not None, key or None, variant)
+        )
+    if any(d.weight < 0 for d in dests):
+        return
+    if len(dests) > 1 and sum(d.weight for d in dests) == 0:
+        yield ctx.finding(
+            base,
+            f"{len(dests)} destinations with total weight 0 (an unset weight is 0)",
+            severity=Severity.ERROR,
+            fix=_canary_weights_fix(dests, ctx),
+        )
+        return
+    yield from _relative_weights(base, dests, ctx)
+
+
+def _gateway_weights(
+    base: JsonPointer, refs: Sequence[Backend], ctx: RuleContext
+) -> Iterator[Finding]:
+    dests: list[_Dest] = []
+    for b in refs:
+        raw = 1 if b.weight is None else b.weight.value
+        if not isinstance(raw, int) or isinstance(raw, bool):
+            return
+        if not 0 <= raw <= _GW_WEIGHT_MAX:
+            yield ctx.finding(
+                b.pointer + "/weight",
+                f"backendRef weight {raw} is outside 0–{_GW_WEIGHT_MAX} (rejected by the CRD)",
+                severity=Severity.ERROR,
+            )
+            return
+        service = "service" if b.group in ("", "core") and b.kind == "Service" else None
+        dests.append(_Dest(b.pointer, raw, b.weight is not None, service, b.name))
+    if all(d.weight == 0 for d in dests):
+        yield ctx.finding(
+            base,
+            f"all {len(dests)} backendRefs have weight 0: requests matching the rule get HTTP 500",
+            severity=Severity.WARNING,
+        )
+        return
+    yield from _relative_weights(base, dests, ctx)
+
+
+def _relative_weights(
+    base: JsonPointer, dests: Sequence[_Dest], ctx: RuleContext
+) -> Iterator[Finding]:
+    """Σ ≠ 100 info (≥ 2 destinations, one weight written) and the canary_split ratio info."""
+    total = sum(d.weight for d in dests)
+    if len(dests) >= 2 and any(d.explicit for d in dests) and total != 100:
+        weights = ", ".join(str(d.weight) for d in dests)
+        shares = ", ".join(f"{_percent(d.weight, total)}%" for d in dests)
+        fix = _normalize_fix(dests) if ctx.params.get("normalize_weights") is True else None
+        yield ctx.finding(
+            base,
+            f"weights {weights} sum to {total}, not 100: they are relative, each destination gets "
+            f"weight/{total} ({shares})",
+            severity=Severity.INFO,
+            fix=fix,
+        )
+    split = ctx.params.get("canary_split")
+    if len(dests) != 2 or not isinstance(split, list) or len(split) != 2:
+        return
+    a, b = dests
+    one_host = a.canary_key is not None and a.canary_key == b.canary_key and a.variant != b.variant
+    if one_host and a.weight > 0 and b.weight > 0 and a.weight * split[1] != b.weight * split[0]:
+        yield ctx.finding(
+            base,
+            f"split {a.weight}/{b.weight} between {a.variant or '?'} and {b.variant or '?'} "
+            f"differs from canary_split {_split_text(split)}",
+            severity=Severity.INFO,
+        )
+
+
+def _percent(weight: int, total: int) -> str:
+    return f"{round(weight * 100 / total, 1):g}"
+
+
+def _rescale(weights: Sequence[int], total: int = 100) -> tuple[list[int], bool]:
+    """Largest-remainder rescale to integers summing to `total`; a non-zero weight stays ≥ 1.
+    Returns (weights, exact) where exact means every ratio is kept."""
+    whole = sum(weights)
+    parts = [divmod(w * total, whole) for w in weights]
+    shares = [q for q, _ in parts]
+    order = sorted(range(len(weights)), key=lambda i: (-parts[i][1], i))
+    for i in order[: total - sum(shares)]:
+        shares[i] += 1
+    for i, w in enumerate(weights):
+        if w > 0 and shares[i] == 0:
+            shares[i] = 1
+            shares[max(range(len(shares)), key=lambda n: shares[n])] -= 1
+    return shares, all(r == 0 for _, r in parts)
+
+
+def _weight_ops(dests: Sequence[_Dest], values: Sequence[int]) -> tuple[dict[str, Any], ...]:
+    ops = []
+    for dest, value in zip(dests, values, strict=True):
+        if value != (dest.weight if dest.explicit else 0):
+            op = "replace" if dest.explicit else "add"
+            ops.append({"op": op, "path": dest.pointer + "/weight", "value": value})
+    return tuple(ops)
+
+
+def _normalize_fix(dests: Sequence[_Dest]) -> Fix:
+    values, exact = _rescale([d.weight for d in dests])
+    title = f"rescale weights to {'/'.join(map(str, values))}"
+    return Fix(title, _weight_ops(dests, values), safety=Safety.SAFE if exact else Safety.UNSAFE)
+
+
+def _canary_weights_fix(dests: Sequence[_Dest], ctx: RuleContext) -> Fix | None:
+    """Weights from canary_split, only when every weight is missing and the counts agree."""
+    split = ctx.params.get("canary_split")
+    if any(d.explicit for d in dests) or not isinstance(split, list) or len(split) != len(dests):
+        return None
+    if not all(isinstance(s, int) and s >= 0 for s in split) or sum(split) == 0:
+        return None
+    ops = _weight_ops(dests, split)
+    return Fix(f"set weights {_split_text(split)} (canary_split)", ops, safety=Safety.UNSAFE)
+
+
+# -- MG210 ---------------------------------------------------------------------------------------
+
+_TRAILING_GLOB = re.compile(r"(?:\{\*\*\}|\{\*\}|\*)+$")
+
+
+def _strip_trailing_glob(value: str) -> str | None:
+    """`/v1/models/*` → `/v1/models/`; None when a glob remains (mid-path: no mechanical fix)."""
+    text = _TRAILING_GLOB.sub("", value)
+    return text if text and not any(c in text for c in "*{}") else None
+
+
+@check("MG210")
+def glob_in_route_path(res: Resource, ctx: RuleContext) -> Iterator[Finding]:
+    """VS StringMatch is exact/prefix/RE2 only (virtual_service.proto) and the Gateway API path
+    charset allows `*` only as a literal and no `{`/`}` (gwapi httproute_types.go CEL):
+    AuthorizationPolicy-style globs in a route match nothing."""
+    for rt in routes_of(res, str(ctx.params.get("mesh.domain_suffix"))):
+        for path in rt.paths:
+            if path.kind == "regex":
+                continue
+            if rt.api == "istio":
+                yield from _vs_glob(path.kind, path.value, path.pointer, ctx)
+            else:
+                yield from _gateway_glob(path.kind, path.value, path.pointer, ctx)
+
+
+def _vs_glob(kind: str, value: str, ptr: JsonPointer, ctx: RuleContext) -> Iterator[Finding]:
+    if "*" not in value:
+        return
+    stripped = _strip_trailing_glob(value)
+    fix = None
+    if stripped is not None:
+        title = f'match uri prefix "{stripped}"'
+        if kind == "prefix":
+            fix = Fix.replace(ptr, stripped, title, safety=Safety.UNSAFE)
+        else:
+            prefix = ptr.rsplit("/", 1)[0] + "/prefix"  # rename the key in place, then set it
+            move = {"op": "move", "from": ptr, "path": prefix}
+            set_value = {"op": "replace", "path": prefix, "value": stripped}
+            fix = Fix(title, (move, set_value), safety=Safety.UNSAFE)
+    yield ctx.finding(
+        ptr,
+        f'uri {kind} "{value}" contains "*", a literal character in virtualservice matching',
+        severity=Severity.WARNING,
+        fix=fix,
+    )
+
+
+def _gateway_glob(kind: str, value: str, ptr: JsonPointer, ctx: RuleContext) -> Iterator[Finding]:
+    braces = "{" in value or "}" in value
+    if not braces and "*" not in value:
+        return
+    stripped = _strip_trailing_glob(value)
+    fix = None
+    if stripped is not None:
+        prefix = stripped.rstrip("/") or "/"  # PathPrefix is element-wise: a trailing / is ignored
+        ops: list[dict[str, Any]] = [{"op": "replace", "path": ptr, "value": prefix}]
+        if kind == "exact":
+            type_ptr = ptr.rsplit("/", 1)[0] + "/type"
+            ops.append({"op": "replace", "path": type_ptr, "value": "PathPrefix"})
+        fix = Fix(f'match PathPrefix "{prefix}"', tuple(ops), safety=Safety.UNSAFE)
+    api_kind = "Exact" if kind == "exact" else "PathPrefix"
+    if braces:
+        found, severity = 'contains "{" or "}", rejected by the HTTPRoute CRD', Severity.ERROR
+    else:
+        found, severity = (
+            'contains "*", a literal character in HTTPRoute matching',
+            Severity.WARNING,
+        )
+    yield ctx.finding(ptr, f'path {api_kind} "{value}" {found}', severity=severity, fix=fix)
