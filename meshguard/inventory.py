@@ -67,6 +67,27 @@ class Workload:
     def ref(self) -> str:
         return f"{self.resource.kind} {self.namespace}/{self.name}"
 
+    def container_port(self, name: str) -> int | None:
+        """Resolve a named port (a Service's `targetPort: http`) against the pod's containers."""
+        for container in _containers(self.pod_spec):
+            ports = container.get("ports")
+            for port in ports if isinstance(ports, list) else ():
+                if isinstance(port, Mapping) and port.get("name") == name:
+                    number = port.get("containerPort")
+                    return number if isinstance(number, int) and not isinstance(number, bool) else None
+        return None
+
+    def target_port(self, service_port: Mapping[str, Any]) -> int | None:
+        """The workload port a Service port sends to: `targetPort` (named or numeric), else `port`."""
+        target = service_port.get("targetPort", service_port.get("port"))
+        if isinstance(target, bool):
+            return None
+        if isinstance(target, int):
+            return target
+        if isinstance(target, str):
+            return int(target) if target.isdigit() else self.container_port(target)
+        return None
+
     def requests_any(self, resource_names: Iterable[str]) -> bool:
         """True when a container requests or limits one of these extended resources."""
         wanted = set(resource_names)

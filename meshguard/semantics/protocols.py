@@ -11,10 +11,10 @@ from typing import Any
 
 # istio pkg/config/protocol/instance.go: Parse (case-insensitive)
 KNOWN = frozenset(
-    {"grpc", "grpc-web", "http", "http_proxy", "http2", "https", "tcp", "tls", "udp", "mongo", "redis", "mysql", "hbone"}
+    {"grpc", "grpc-web", "http", "http_proxy", "http2", "https", "tcp", "tls", "udp", "mongo", "redis", "mysql"}
 )
 SNIFFED = "unsupported"
-HTTP_FAMILY = frozenset({"http", "http2", "grpc", "grpc-web", SNIFFED})  # MG408/MG105: sniffed may be HTTP
+HTTP_FAMILY = frozenset({"http", "http_proxy", "http2", "grpc", "grpc-web", SNIFFED})  # MG408/MG105: sniffed may be HTTP
 GRPC_CAPABLE = frozenset({"grpc", "http2", "grpc-web"})
 _WELL_KNOWN_TCP_PORTS = frozenset({25, 53, 3306, 27017})
 _K8S_APP_PROTOCOLS = {"kubernetes.io/h2c": "http2", "kubernetes.io/ws": "http", "kubernetes.io/wss": "https"}

@@ -25,6 +25,13 @@ from meshguard.semantics.protocols import port_protocol
         ({"port": 53}, "tcp"),
         ({"port": 8080}, "unsupported"),
         ({"name": "dns", "port": 53, "protocol": "UDP"}, "udp"),
+        ({"name": "https-x", "port": 443}, "https"),
+        ({"name": "tls", "port": 443}, "tls"),
+        ({"name": "redis", "port": 6379}, "redis"),
+        ({"name": "http_proxy", "port": 3128}, "http_proxy"),
+        ({"name": "hbone", "port": 15008}, "unsupported"),  # not a protocol.Parse name
+        ({"name": "tcp", "port": 80, "appProtocol": "kubernetes.io/h2c"}, "http2"),
+        ({"port": 27017}, "tcp"),
     ],
 )
 def test_port_protocol(port: dict[str, object], expected: str) -> None:
