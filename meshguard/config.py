@@ -73,23 +73,36 @@ def parameter_doc(dotted: str) -> tuple[str, Any]:
 
 
 def _default_of(sub: Mapping[str, Any]) -> Any:
-    if "properties" in sub:
-        return {name: _default_of(child) for name, child in sub["properties"].items()}
-    return sub.get("default")
+    """A parameter's default: its own `default`, overlaid by its properties' defaults."""
+    if "properties" not in sub:
+        return sub.get("default")
+    base = dict(sub.get("default") or {})
+    for name, child in sub["properties"].items():
+        value = _default_of(child)
+        if value is not None or name not in base:
+            base[name] = value
+    return base
 
 
-def _merge(defaults: Mapping[str, Any], values: Mapping[str, Any]) -> dict[str, Any]:
+def _merge(defaults: Mapping[str, Any], values: Mapping[str, Any], node: Mapping[str, Any]) -> dict[str, Any]:
+    """Overlay user values on defaults: structured objects (schema `properties`) merge key by
+    key (`retry_profile.llm.attempts` alone keeps the default perTryTimeout); other values,
+    lists and free-form maps included, replace the default whole."""
     merged = dict(defaults)
+    props = node.get("properties", {})
     for key, value in values.items():
         base = merged.get(key)
-        if isinstance(base, dict) and isinstance(value, Mapping) and key in _NESTED:
-            merged[key] = _merge(base, value)
+        child = props.get(key, {})
+        if isinstance(base, dict) and isinstance(value, Mapping) and "properties" in child:
+            merged[key] = _merge(base, value, child)
         else:
             merged[key] = value
     return merged
 
 
-_NESTED = {"mesh", "inference_workload", "retry_profile", "istio"}
+def _parameters_schema() -> Mapping[str, Any]:
+    params: Mapping[str, Any] = schema("config")["properties"]["parameters"]
+    return params
 
 
 @dataclass(frozen=True)
@@ -113,8 +126,9 @@ class Config:
         """True when a path matches an `exclude` glob, whole or by any of its parts."""
         if not self.exclude:
             return False
-        rel = os.path.relpath(path, self.base_dir) if os.path.isabs(path) else path
-        candidates = [path, rel, *Path(rel).parts]
+        # relative to the configuration's folder, whatever the current folder (`./x` included)
+        rel = os.path.relpath(os.path.abspath(path), os.path.abspath(self.base_dir))
+        candidates = [path, os.path.normpath(path), rel, *Path(path).parts, *Path(rel).parts]
         return any(fnmatch.fnmatch(c, pattern) for c in candidates for pattern in self.exclude)
 
 
@@ -224,9 +238,10 @@ def _build(path: Path, data: Mapping[str, Any]) -> Config:
     selected = data.get("select")
     return Config(
         source=str(path),
-        params=Params(_merge(parameter_defaults(), data.get("parameters") or {})),
+        params=Params(_merge(parameter_defaults(), data.get("parameters") or {}, _parameters_schema())),
         disabled=frozenset(disabled),
-        selected=frozenset(selected) if selected is not None else None,
+        # as with --select, a file that does not parse is still reported (MG000)
+        selected=frozenset(selected) | {"MG000"} if selected is not None else None,
         severity=severity,
         exclude=tuple(data.get("exclude") or ()),
         fail_on=data.get("fail_on"),
@@ -239,4 +254,4 @@ def with_parameters(config: Config, overrides: Mapping[str, Any]) -> Config:
     """A copy of `config` with some parameters replaced (rule examples, webhook settings)."""
     from dataclasses import replace
 
-    return replace(config, params=Params(_merge(config.params.as_dict(), overrides)))
+    return replace(config, params=Params(_merge(config.params.as_dict(), overrides, _parameters_schema())))
