@@ -211,7 +211,7 @@ def _check_nesting(text: str) -> None:
         if isinstance(event, _START_EVENTS):
             depth += 1
             if depth > _COMPOSE_MAX_DEPTH:
-                line = event.start_mark.line + 1
+                line = event.start_mark.line + 1 if event.start_mark else 1
                 raise _DocumentTooLarge(f"document is nested deeper than {MAX_DEPTH} levels", line)
         elif isinstance(event, _END_EVENTS):
             depth -= 1
@@ -236,7 +236,7 @@ def _resources_of(
     if isinstance(items, yaml.SequenceNode):
         line = node.start_mark.line + 1
         if id(node) in lists:
-            raise _DocumentTooLarge("document is a List that contains itself (recursive alias)", line)
+            raise _DocumentTooLarge("document is a List that contains itself (an alias)", line)
         if len(lists) >= MAX_DEPTH:
             raise _DocumentTooLarge(f"document nests Lists deeper than {MAX_DEPTH} levels", line)
         budget[0] -= len(items.value)
@@ -248,9 +248,10 @@ def _resources_of(
             if isinstance(item, yaml.MappingNode):
                 yield from _resources_of(item, name, doc_index, budget, (*lists, id(node)))
         return
-    # the object itself is where its mapping starts (not line 1 of the file: List items, documents)
-    positions: dict[str, Position] = {"": Position(node.start_mark.line + 1, node.start_mark.column + 1)}
-    converter = _Converter(positions, node.start_mark.line + 1, budget[0])
+    # the object itself is where its mapping starts (not line 1: later documents, List items)
+    start = Position(node.start_mark.line + 1, node.start_mark.column + 1)
+    positions: dict[str, Position] = {"": start}
+    converter = _Converter(positions, start.line, budget[0])
     body = converter.convert(node, "", 0)
     budget[0] = converter.budget
     meta = body.get("metadata") if isinstance(body.get("metadata"), dict) else {}

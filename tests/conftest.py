@@ -1,4 +1,5 @@
-"""Shared fixtures: no test reaches the network; the corpus is read from ../shared/corpus."""
+"""Shared fixtures: tests make no network connections of their own (the packaging and pre-commit
+tests let pip reach the package index in subprocesses); the corpus is read from ../shared/corpus."""
 
 from __future__ import annotations
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import PurePath
 from typing import Any
+from urllib.parse import quote
 
 from meshguard import __version__
 from meshguard.engine import Result
@@ -32,7 +33,8 @@ def _rule_descriptor(meta: RuleMeta) -> dict[str, Any]:
 
 
 def _uri(path: str) -> str:
-    return PurePath(path).as_posix() if path != "<stdin>" else "stdin"
+    """A URI reference (RFC 3986): spaces, `#`, `%` and the like percent-encoded."""
+    return quote(PurePath(path).as_posix()) if path != "<stdin>" else "stdin"
 
 
 def _result(f: Finding, index: dict[str, int], options: ReportOptions) -> dict[str, Any]:

@@ -36,7 +36,7 @@ def render_text(result: Result, options: ReportOptions) -> str:
 
 def _summary(result: Result, options: ReportOptions) -> str:
     tally = counts(result)
-    scanned = f"{result.resources} resources in {result.files} files"
+    scanned = f"{_count(result.resources, 'resource')} in {_count(result.files, 'file')}"
     if not result.findings:
         line = f"no problems in {scanned}"
     else:
@@ -49,6 +49,10 @@ def _summary(result: Result, options: ReportOptions) -> str:
     if result.suppressed and not options.show_suppressed:
         line += f"; {len(result.suppressed)} suppressed (--show-suppressed)"
     return line
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def render_parsable(result: Result, options: ReportOptions) -> str:
