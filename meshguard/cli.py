@@ -71,6 +71,8 @@ def _parser() -> argparse.ArgumentParser:
                       help="report a reference whose target is absent as an error, not as info (unresolved)")
     lint.add_argument("--istio-values", action="append", default=[], metavar="FILE",
                       help="istiod Helm values file to check and to read mesh settings from (repeatable)")
+    lint.add_argument("-j", "--jobs", type=int, default=0, metavar="N",
+                      help="processes that parse files (default 0: one per core for large runs)")
     lint.add_argument("--show-suppressed", action="store_true",
                       help="also list findings silenced by annotations or comments")
     lint.add_argument("--color", choices=["auto", "always", "never"], default="auto",
@@ -142,7 +144,7 @@ def _lint(args: argparse.Namespace) -> int:
 
     from meshguard.engine import run
     from meshguard.config import with_parameters
-    from meshguard.loader import iter_yaml_paths, load_file, load_values_file
+    from meshguard.loader import iter_yaml_paths, load_file, load_files, load_values_file
     from meshguard.report import ReportOptions, render
 
     rules = load_rules()
@@ -158,7 +160,8 @@ def _lint(args: argparse.Namespace) -> int:
 
     if args.strict_refs:
         config = with_parameters(config, {"strict_refs": True})
-    files = [load_file(p) for p in iter_yaml_paths(args.paths, config.is_excluded)]
+    paths = list(iter_yaml_paths(args.paths, config.is_excluded))
+    files = load_files(paths, _jobs(args.jobs))
     values = [*config.params.get("istio.values_files"), *args.istio_values]
     files += [load_values_file(_existing(p, "--istio-values")) for p in dict.fromkeys(values)]
     context = [res for p in iter_yaml_paths(args.context) for res in load_file(p).resources]
@@ -185,6 +188,12 @@ def _lint(args: argparse.Namespace) -> int:
         return 0
     threshold = Severity(fail_on).rank
     return 1 if any(f.severity.rank >= threshold for f in result.findings) else 0
+
+
+def _jobs(requested: int) -> int:
+    if requested < 0:
+        raise MeshguardError("--jobs must be 0 (one per core) or a positive number")
+    return requested or (os.cpu_count() or 1)
 
 
 def _existing(path: str, flag: str) -> str:

@@ -203,7 +203,7 @@ def _where(path: Path, positions: Mapping[str, Any], parts: list[Any]) -> str:
     while pointer and pointer not in positions:
         pointer = pointer.rsplit("/", 1)[0]
     pos = positions.get(pointer)
-    return f"{path}:{pos.line}" if pos is not None else str(path)
+    return f"{path}:{pos[0]}" if pos is not None else str(path)
 
 
 def _validate(path: Path, data: Any, positions: Mapping[str, Any]) -> None:

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable, Iterable, Iterator
+from array import array
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ import yaml
 from meshguard.errors import InputError
 from meshguard.model import (
     CLUSTER_SCOPED_KINDS,
+    LazyPositions,
     Finding,
     Origin,
     Position,
@@ -142,10 +144,11 @@ def load_text(text: str, name: str) -> LoadedFile:
     doc_index = -1
     try:
         _check_nesting(text)
+        track = "&" in text  # no anchor, no alias: the alias bounds can be skipped
         for doc_index, node in enumerate(yaml.compose_all(text, Loader=_Loader)):
             if node is not None:
                 budget = [MAX_NODES_PER_DOCUMENT]  # shared by the items of a `List`
-                loaded.resources.extend(_resources_of(node, name, doc_index, budget))
+                loaded.resources.extend(_resources_of(node, name, doc_index, budget, (), track))
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
@@ -218,7 +221,12 @@ def _check_nesting(text: str) -> None:
 
 
 def _resources_of(
-    node: yaml.Node, name: str, doc_index: int, budget: list[int], lists: tuple[int, ...] = ()
+    node: yaml.Node,
+    name: str,
+    doc_index: int,
+    budget: list[int],
+    lists: tuple[int, ...] = (),
+    track_aliases: bool = True,
 ) -> Iterator[Resource]:
     """Kubernetes objects in one document: the object itself, or the items of a `List`.
 
@@ -246,14 +254,11 @@ def _resources_of(
             )
         for item in items.value:
             if isinstance(item, yaml.MappingNode):
-                yield from _resources_of(item, name, doc_index, budget, (*lists, id(node)))
+                yield from _resources_of(item, name, doc_index, budget, (*lists, id(node)), track_aliases)
         return
     # the object itself is where its mapping starts (not line 1: later documents, List items)
-    start = Position(node.start_mark.line + 1, node.start_mark.column + 1)
-    positions: dict[str, Position] = {"": start}
-    converter = _Converter(positions, start.line, budget[0])
-    body = converter.convert(node, "", 0)
-    budget[0] = converter.budget
+    start = (node.start_mark.line + 1, node.start_mark.column + 1)
+    body, positions = _convert_document(node, start, budget, track_aliases)
     meta = body.get("metadata") if isinstance(body.get("metadata"), dict) else {}
     namespace = meta.get("namespace") if isinstance(meta, dict) else None
     if not isinstance(namespace, str) or not namespace:
@@ -267,6 +272,83 @@ def _resources_of(
         body=body,
         origin=Origin(name, doc_index, positions),
     )
+
+
+def _convert_document(
+    node: yaml.MappingNode, start: tuple[int, int], budget: list[int], track_aliases: bool
+) -> tuple[dict[str, Any], Mapping[str, tuple[int, int]]]:
+    """Body and positions of one object: flat (fast) when the document allows it, else a map."""
+    if not track_aliases:
+        flat: list[int] = []
+        try:
+            body = _FlatConverter(flat).mapping(node, 0)
+        except _NotFlat:
+            pass
+        else:
+            return body, LazyPositions(array("i", flat), body, start)
+    positions: dict[str, tuple[int, int]] = {"": start}
+    converter = _Converter(positions, start[0], budget[0], track_aliases=track_aliases)
+    body = converter.convert(node, "", 0)
+    budget[0] = converter.budget
+    return body, positions
+
+
+class _NotFlat(Exception):
+    """A merge key or a duplicate key: positions no longer follow the body's order."""
+
+
+class _FlatConverter:
+    """The common case (no anchors): positions appended in document order, no pointer strings.
+
+    Building a JSON Pointer string for every node is most of the cost of conversion, and only
+    the few resources with findings ever need one; `LazyPositions` rebuilds the map from the
+    body's (identical) iteration order on first lookup.
+    """
+
+    __slots__ = ("flat",)
+
+    def __init__(self, flat: list[int]) -> None:
+        self.flat = flat
+
+    def mapping(self, node: yaml.MappingNode, depth: int) -> dict[str, Any]:
+        if depth > MAX_DEPTH:
+            raise _DocumentTooLarge(f"document is nested deeper than {MAX_DEPTH} levels", node.start_mark.line + 1)
+        out: dict[str, Any] = {}
+        append = self.flat.append
+        for key_node, value_node in node.value:
+            if key_node.tag == _MERGE_TAG or key_node.__class__ is not _ScalarNode:
+                raise _NotFlat
+            mark = key_node.start_mark
+            append(mark.line + 1)
+            append(mark.column + 1)
+            cls = value_node.__class__
+            if cls is _ScalarNode:
+                out[key_node.value] = _scalar(value_node)
+            elif cls is _MappingNode:
+                out[key_node.value] = self.mapping(value_node, depth + 1)
+            else:
+                out[key_node.value] = self.sequence(value_node, depth + 1)
+        if len(out) != len(node.value):
+            raise _NotFlat
+        return out
+
+    def sequence(self, node: yaml.SequenceNode, depth: int) -> list[Any]:
+        if depth > MAX_DEPTH:
+            raise _DocumentTooLarge(f"document is nested deeper than {MAX_DEPTH} levels", node.start_mark.line + 1)
+        out: list[Any] = []
+        append = self.flat.append
+        for item in node.value:
+            mark = item.start_mark
+            append(mark.line + 1)
+            append(mark.column + 1)
+            cls = item.__class__
+            if cls is _ScalarNode:
+                out.append(_scalar(item))
+            elif cls is _MappingNode:
+                out.append(self.mapping(item, depth + 1))
+            else:
+                out.append(self.sequence(item, depth + 1))
+        return out
 
 
 def _child(node: yaml.MappingNode, key: str) -> yaml.Node | None:
@@ -283,82 +365,168 @@ def _scalar_child(node: yaml.MappingNode, key: str) -> str | None:
     return None
 
 
-class _Converter:
-    """Node tree → plain data, recording the 1-based position of every key and item."""
+_STR_TAG = "tag:yaml.org,2002:str"
+_ScalarNode = yaml.ScalarNode
+_SequenceNode = yaml.SequenceNode
+_MappingNode = yaml.MappingNode
 
-    __slots__ = ("positions", "budget", "start_line", "active")
+
+class _Converter:
+    """Node tree → plain data, recording the 1-based (line, column) of every key and item.
+
+    The hot loop of a lint run: leaves are converted inline and positions are tuples. Alias
+    bookkeeping (a node budget against billion laughs, the set of nodes on the current path
+    against recursive aliases) only runs when the text has an anchor (`&`): without one the
+    composer cannot share nodes, so the tree is no larger than the text.
+    """
+
+    __slots__ = ("positions", "budget", "start_line", "active", "track")
 
     def __init__(
-        self, positions: dict[str, Position], start_line: int, budget: int = MAX_NODES_PER_DOCUMENT
+        self,
+        positions: dict[str, tuple[int, int]],
+        start_line: int,
+        budget: int = MAX_NODES_PER_DOCUMENT,
+        *,
+        track_aliases: bool = True,
     ) -> None:
         self.positions = positions
         self.budget = budget
         self.start_line = start_line
-        self.active: set[int] = set()  # nodes on the current path: a recursive alias
+        self.active: set[int] = set()
+        self.track = track_aliases
 
     def convert(self, node: yaml.Node, ptr: str, depth: int) -> Any:
-        self.budget -= 1
+        cls = node.__class__
+        if cls is _ScalarNode:
+            return _scalar(node)
+        if depth > MAX_DEPTH:
+            raise _DocumentTooLarge(f"document is nested deeper than {MAX_DEPTH} levels", node.start_mark.line + 1)
+        if not self.track:
+            return self._sequence(node, ptr, depth) if cls is _SequenceNode else self._mapping(node, ptr, depth)
+        self.budget -= len(node.value) + 1
         if self.budget < 0:
             raise _DocumentTooLarge(
-                f"document expands to more than {MAX_NODES_PER_DOCUMENT} nodes (alias bomb?)",
-                self.start_line,
+                f"document expands to more than {MAX_NODES_PER_DOCUMENT} nodes (alias bomb?)", self.start_line
             )
-        if isinstance(node, yaml.ScalarNode):
-            construct = _SCALARS.get(node.tag)
-            return construct(node) if construct is not None else node.value
-        if depth > MAX_DEPTH or id(node) in self.active:
-            reason = "nested deeper than %d levels" % MAX_DEPTH
-            if id(node) in self.active:
-                reason = "recursive alias"
-            raise _DocumentTooLarge(f"document is {reason}", node.start_mark.line + 1)
-        self.active.add(id(node))
+        key = id(node)
+        if key in self.active:
+            raise _DocumentTooLarge("document is recursive alias", node.start_mark.line + 1)
+        self.active.add(key)
         try:
-            if isinstance(node, yaml.SequenceNode):
-                return self._sequence(node, ptr, depth)
-            return self._mapping(node, ptr, depth)
+            return self._sequence(node, ptr, depth) if cls is _SequenceNode else self._mapping(node, ptr, depth)
         finally:
-            self.active.discard(id(node))
+            self.active.discard(key)
 
     def _sequence(self, node: yaml.SequenceNode, ptr: str, depth: int) -> list[Any]:
         out = []
         positions = self.positions
+        convert = self.convert
         for index, item in enumerate(node.value):
             child = f"{ptr}/{index}"
             mark = item.start_mark
-            positions[child] = Position(mark.line + 1, mark.column + 1)
-            out.append(self.convert(item, child, depth + 1))
+            positions[child] = (mark.line + 1, mark.column + 1)
+            out.append(_scalar(item) if item.__class__ is _ScalarNode else convert(item, child, depth + 1))
         return out
 
     def _mapping(self, node: yaml.MappingNode, ptr: str, depth: int) -> dict[str, Any]:
         out: dict[str, Any] = {}
         positions = self.positions
+        convert = self.convert
         for key_node, value_node in node.value:
             if key_node.tag == _MERGE_TAG:
-                merged = self.convert(value_node, ptr, depth + 1)
-                for source in merged if isinstance(merged, list) else [merged]:
-                    if isinstance(source, dict):
-                        for key, value in source.items():
-                            out.setdefault(key, value)
+                self._merge(out, convert(value_node, ptr, depth + 1))
                 continue
-            key = key_node.value if isinstance(key_node, yaml.ScalarNode) else str(key_node.start_mark)
+            key = key_node.value if key_node.__class__ is _ScalarNode else str(key_node.start_mark)
             child = f"{ptr}/{escape_pointer_token(key)}" if ("/" in key or "~" in key) else f"{ptr}/{key}"
             mark = key_node.start_mark
-            positions[child] = Position(mark.line + 1, mark.column + 1)
-            out[key] = self.convert(value_node, child, depth + 1)
+            positions[child] = (mark.line + 1, mark.column + 1)
+            if value_node.__class__ is _ScalarNode:
+                out[key] = _scalar(value_node)
+            else:
+                out[key] = convert(value_node, child, depth + 1)
         return out
 
+    @staticmethod
+    def _merge(out: dict[str, Any], merged: Any) -> None:
+        """YAML merge key `<<`: keys written in the mapping win over merged ones."""
+        for source in merged if isinstance(merged, list) else [merged]:
+            if isinstance(source, dict):
+                for key, value in source.items():
+                    out.setdefault(key, value)
 
-def parse_single_document(text: str) -> tuple[Any, dict[str, Position]]:
+
+def _scalar(node: yaml.ScalarNode) -> Any:
+    tag = node.tag
+    if tag == _STR_TAG:
+        return node.value
+    construct = _SCALARS.get(tag)
+    return construct(node) if construct is not None else node.value
+
+
+def parse_single_document(text: str) -> tuple[Any, dict[str, tuple[int, int]]]:
     """Parse one YAML document (a config file) into data and its position map."""
     try:
         _check_nesting(text)
     except _DocumentTooLarge as exc:
         raise ValueError(str(exc.args[0])) from exc
     node = yaml.compose(text, Loader=_Loader)
-    positions: dict[str, Position] = {}
+    positions: dict[str, tuple[int, int]] = {}
     if node is None:
         return None, positions
     try:
         return _Converter(positions, node.start_mark.line + 1).convert(node, "", 0), positions
     except _DocumentTooLarge as exc:
         raise ValueError(str(exc.args[0])) from exc
+
+
+PARALLEL_MIN_FILES = 64  # below this, starting a worker costs more than it saves
+
+
+def load_files(paths: list[str], jobs: int = 1) -> list[LoadedFile]:
+    """Load files in order; with `jobs` > 1, contiguous shares are parsed in forked workers.
+
+    Parsing is most of a lint run and is independent per file, so both cores help: this
+    process parses the first share while the workers parse the rest and send back plain data
+    (DESIGN.md "files can be checked in parallel"). Small runs, stdin and platforms without
+    fork stay in one process.
+    """
+    import multiprocessing
+
+    if (
+        jobs <= 1
+        or len(paths) < PARALLEL_MIN_FILES
+        or "-" in paths
+        or "fork" not in multiprocessing.get_all_start_methods()
+    ):
+        return [load_file(p) for p in paths]
+    shares = _split_by_size(paths, jobs)
+    with multiprocessing.get_context("fork").Pool(len(shares) - 1) as pool:
+        pending = [pool.apply_async(_load_share, (share,)) for share in shares[1:]]
+        loaded = [load_file(p) for p in shares[0]]
+        for result in pending:
+            loaded.extend(result.get())
+    return loaded
+
+
+def _load_share(paths: list[str]) -> list[LoadedFile]:
+    return [load_file(p) for p in paths]
+
+
+def _split_by_size(paths: list[str], parts: int) -> list[list[str]]:
+    """Contiguous slices of about equal bytes, so the concatenated results keep the order."""
+    sizes = []
+    for p in paths:
+        try:
+            sizes.append(os.path.getsize(p))
+        except OSError:
+            sizes.append(0)
+    target = sum(sizes) / parts
+    shares: list[list[str]] = [[]]
+    acc = 0.0
+    for path, size in zip(paths, sizes, strict=True):
+        if acc >= target * len(shares) and len(shares) < parts:
+            shares.append([])
+        shares[-1].append(path)
+        acc += size
+    return [s for s in shares if s]

@@ -7,7 +7,7 @@ returns repairs as RFC 6902 operations (`Fix`), so `meshguard fix` and `/mutate`
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,7 +48,7 @@ class Origin:
 
     file: str
     doc_index: int
-    positions: Mapping[JsonPointer, Position] = field(default_factory=dict, compare=False)
+    positions: Mapping[JsonPointer, tuple[int, int]] = field(default_factory=dict, compare=False)
 
     def position_of(self, pointer: JsonPointer) -> Position:
         """Position of `pointer`, or of its nearest ancestor that exists in the document."""
@@ -56,10 +56,58 @@ class Origin:
         while True:
             pos = self.positions.get(ptr)
             if pos is not None:
-                return pos
+                return Position(*pos)
             if not ptr:
                 return Position(1, 1)
             ptr = ptr.rsplit("/", 1)[0]
+
+
+class LazyPositions(Mapping[JsonPointer, tuple[int, int]]):
+    """Positions kept as a flat array (line, column, ...) in document order; a map on first use.
+
+    The loader records a position for every key and list item, but findings (which need them)
+    are rare: the pointer map is rebuilt from the body, whose dicts and lists iterate in the
+    same order the positions were recorded, only for resources that have a finding.
+    """
+
+    __slots__ = ("_flat", "_body", "_start", "_map")
+
+    def __init__(self, flat: Sequence[int], body: Mapping[str, Any], start: tuple[int, int]) -> None:
+        self._flat = flat
+        self._body = body
+        self._start = start
+        self._map: dict[JsonPointer, tuple[int, int]] | None = None
+
+    def _built(self) -> dict[JsonPointer, tuple[int, int]]:
+        if self._map is None:
+            out: dict[JsonPointer, tuple[int, int]] = {"": self._start}
+            numbers = iter(self._flat)
+            # depth-first, pre-order, children in iteration order: the loader's recording order
+            stack: list[tuple[str, Iterator[tuple[Any, Any]]]] = [("", iter(self._body.items()))]
+            while stack:
+                ptr, children = stack[-1]
+                entry = next(children, None)
+                if entry is None:
+                    stack.pop()
+                    continue
+                key, value = entry
+                child = f"{ptr}/{escape_pointer_token(key)}"
+                out[child] = (next(numbers), next(numbers))
+                if isinstance(value, dict):
+                    stack.append((child, iter(value.items())))
+                elif isinstance(value, list):
+                    stack.append((child, enumerate(value)))
+            self._map = out
+        return self._map
+
+    def __getitem__(self, key: JsonPointer) -> tuple[int, int]:
+        return self._built()[key]
+
+    def __iter__(self) -> Iterator[JsonPointer]:
+        return iter(self._built())
+
+    def __len__(self) -> int:
+        return len(self._built())
 
 
 # Kinds without a namespace: their `namespace` is "" rather than "default".
@@ -192,4 +240,8 @@ def escape_pointer_token(token: str | int) -> str:
 
 def pointer(*tokens: str | int) -> JsonPointer:
     """Build a JSON Pointer from raw tokens: pointer("metadata", "annotations", "a/b")."""
-    return "".join("/" + escape_pointer_token(t) for t in tokens)
+    parts = [t if type(t) is str else str(t) for t in tokens]
+    text = "/".join(parts)
+    if "~" in text or "/" in text and any("/" in p for p in parts):
+        text = "/".join(escape_pointer_token(p) for p in parts)
+    return "/" + text if parts else ""

@@ -24,6 +24,7 @@ Stable API (used read-only by MG202–MG210): `routes_of`, `Route`, `PathMatch`,
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
@@ -161,8 +162,29 @@ class Route:
 # -- building routes ---------------------------------------------------------------------------
 
 
-def routes_of(res: Resource, domain_suffix: str = "cluster.local") -> list[Route]:
-    """The HTTP routes of a VirtualService or HTTPRoute (any served version); [] otherwise."""
+_CACHE_SIZE = 64
+_cache: OrderedDict[tuple[int, str], tuple[Resource, tuple[Route, ...]]] = OrderedDict()
+
+
+def routes_of(res: Resource, domain_suffix: str = "cluster.local") -> tuple[Route, ...]:
+    """The HTTP routes of a VirtualService or HTTPRoute (any served version); [] otherwise.
+
+    A dozen rules read the routes of the same resource one after another (the engine runs all
+    rules of a resource together), so the last few results are kept; the entry holds the
+    resource itself, so a reused id() can never return another resource's routes.
+    """
+    key = (id(res), domain_suffix)
+    hit = _cache.get(key)
+    if hit is not None and hit[0] is res:
+        return hit[1]
+    routes = tuple(_build_routes(res, domain_suffix))
+    _cache[key] = (res, routes)
+    if len(_cache) > _CACHE_SIZE:
+        _cache.popitem(last=False)
+    return routes
+
+
+def _build_routes(res: Resource, domain_suffix: str) -> list[Route]:
     if res.group == ISTIO_NETWORKING and res.kind == "VirtualService":
         return _items(res, "http", lambda i, item: _vs_route(res, i, item, domain_suffix))
     if res.group == GATEWAY_API and res.kind == "HTTPRoute":

@@ -145,7 +145,7 @@ def test_httproute_defaults_and_backend_refs() -> None:
     ],
 )
 def test_no_routes_from_other_kinds_or_hostile_shapes(text: str) -> None:
-    assert routes(text) == []
+    assert routes(text) == ()
 
 
 def test_hostile_fields_never_raise() -> None:

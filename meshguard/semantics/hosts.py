@@ -30,7 +30,8 @@ def normalize_host(host: str, namespace: str, domain_suffix: str = DEFAULT_DOMAI
     case-insensitively); the rest is ``ResolveShortnameToFQDN``, including its handling of an
     empty namespace or domain suffix (the part is left out).
     """
-    if host == "" or host == "*" or _is_ip(host) or "." in host:
+    # IPv4 addresses contain a dot and IPv6 ones a colon: only those need the parser.
+    if host == "" or host == "*" or "." in host or (":" in host and _is_ip(host)):
         return host.lower()
     out = host
     if namespace:
