@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from meshguard.loader import HELM_VALUES_API_VERSION, HELM_VALUES_KIND
+from meshguard.loader import HELM_VALUES_API_VERSION, HELM_VALUES_KIND, parse_single_document
 from meshguard.model import Resource
 
 _EMPTY: Mapping[str, Any] = {}
@@ -62,8 +62,9 @@ def mesh_sources(resources: Iterable[Resource], root_namespace: str) -> list[Mes
 
 
 def _parse_mesh(text: str) -> Mapping[str, Any]:
+    """`data.mesh` is YAML inside a string: parsed with the loader's bounds (depth, aliases)."""
     try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError:
+        data, _ = parse_single_document(text)
+    except (yaml.YAMLError, ValueError, RecursionError):
         return _EMPTY
     return _mapping(data)

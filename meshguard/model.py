@@ -130,6 +130,9 @@ CLUSTER_SCOPED_KINDS = frozenset(
         "IngressClass",
         "RuntimeClass",
         "ClusterIssuer",
+        "ClusterServingRuntime",
+        "ClusterStorageContainer",
+        "ClusterTrainingRuntime",
     }
 )
 
