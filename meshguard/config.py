@@ -27,15 +27,23 @@ CONFIG_NAMES = (".meshguard.yaml", ".meshguard.yml")
 class Params:
     """Parameter values (RULES.md 0.3) with defaults filled in; `get("mesh.root_namespace")`."""
 
-    __slots__ = ("_values",)
+    __slots__ = ("_values", "_cache")
 
     def __init__(self, values: Mapping[str, Any]) -> None:
         self._values = values
+        self._cache: dict[str, Any] = {}  # checks read the same few parameters per resource
 
     def __getitem__(self, name: str) -> Any:
         return self.get(name)
 
     def get(self, dotted: str) -> Any:
+        try:
+            return self._cache[dotted]
+        except KeyError:
+            value = self._cache[dotted] = self._lookup(dotted)
+            return value
+
+    def _lookup(self, dotted: str) -> Any:
         value: Any = self._values
         for part in dotted.split("."):
             if not isinstance(value, Mapping) or part not in value:

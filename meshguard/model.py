@@ -91,7 +91,11 @@ class LazyPositions(Mapping[JsonPointer, tuple[int, int]]):
                     stack.pop()
                     continue
                 key, value = entry
-                child = f"{ptr}/{escape_pointer_token(key)}"
+                if type(key) is not str:
+                    key = str(key)
+                elif "/" in key or "~" in key:
+                    key = escape_pointer_token(key)
+                child = f"{ptr}/{key}"
                 out[child] = (next(numbers), next(numbers))
                 if isinstance(value, dict):
                     stack.append((child, iter(value.items())))

@@ -16,6 +16,8 @@ validateResourceQuantity``). Three values exist for one text, and checks must pi
 
 from __future__ import annotations
 
+import functools
+
 import math
 import re
 import unicodedata
@@ -140,8 +142,13 @@ def parse_quantity(text: str) -> Fraction:
         raise ValueError(_reason(text, err)) from None
 
 
+@functools.lru_cache(maxsize=4096)
 def _parse(text: str) -> Fraction:
-    """apimachinery ParseQuantity; raises ValueError with upstream's error text."""
+    """apimachinery ParseQuantity; raises ValueError with upstream's error text.
+
+    Cached: manifests repeat a handful of values (`100m`, `256Mi`) thousands of times, and
+    Fraction arithmetic is not cheap. Errors are not cached (lru_cache does not store raises).
+    """
     if text == "":
         raise ValueError("empty string is not a quantity")
     if text == "0":
