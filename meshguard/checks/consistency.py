@@ -572,15 +572,14 @@ def allow_policy_blocks_grpc_inference(res: Resource, ctx: RuleContext) -> Itera
     """gRPC paths are `/package.service/method` and gRPC methods are always POST
     (authorization_policy.proto `Operation`): an ALLOW rule listing only REST paths denies every
     gRPC inference call (kserve grpc_predict_v2.proto `inference.GRPCInferenceService`)."""
-    gaps = _grpc_gaps(ctx)
+    by_policy, by_service = _grpc_gap_index(ctx)
     if res.kind == "Service":
-        yield from _service_gaps(ctx, res, gaps)
+        yield from _service_gaps(ctx, res, by_service.get(id(res), []))
         return
     by_op: dict[JsonPointer, tuple[Mapping[str, Any], list[_GrpcGap]]] = {}
-    for gap in gaps:
-        if any(p is res for p in gap.policies):
-            for op_ptr, op in _fixable_operations(res, gap.target):
-                by_op.setdefault(op_ptr, (op, []))[1].append(gap)
+    for gap in by_policy.get(id(res), []):
+        for op_ptr, op in _fixable_operations(res, gap.target):
+            by_op.setdefault(op_ptr, (op, []))[1].append(gap)
     for op_ptr, (op, found) in by_op.items():
         paths = [v for v, _ in string_values(op, "paths", "")]
         ports = sorted({f"{g.label} (pod port {g.target})" for g in found})
@@ -597,6 +596,23 @@ def allow_policy_blocks_grpc_inference(res: Resource, ctx: RuleContext) -> Itera
                 safety=Safety.UNSAFE,
             ),
         )
+
+
+def _grpc_gap_index(
+    ctx: RuleContext,
+) -> tuple[dict[int, list[_GrpcGap]], dict[int, list[_GrpcGap]]]:
+    """Gaps by policy and by Service (id of the resource), so each check reads only its own."""
+
+    def build() -> tuple[dict[int, list[_GrpcGap]], dict[int, list[_GrpcGap]]]:
+        by_policy: dict[int, list[_GrpcGap]] = {}
+        by_service: dict[int, list[_GrpcGap]] = {}
+        for gap in _grpc_gaps(ctx):
+            by_service.setdefault(id(gap.service), []).append(gap)
+            for policy in {id(p): p for p in gap.policies}:
+                by_policy.setdefault(policy, []).append(gap)
+        return by_policy, by_service
+
+    return ctx.inventory.memo("consistency:grpc-gaps-by-resource", build)
 
 
 def _service_gaps(ctx: RuleContext, res: Resource, gaps: list[_GrpcGap]) -> Iterator[Finding]:
