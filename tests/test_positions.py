@@ -50,3 +50,25 @@ def test_documents_whose_order_differs_fall_back_to_a_map(text: str) -> None:
     res = load_text(text, "x.yaml").resources[0]
     assert not isinstance(res.origin.positions, LazyPositions)
     assert res.origin.position_of("/spec").line == 4
+
+
+def _tree(node: yaml.Node) -> object:
+    if isinstance(node, yaml.ScalarNode):
+        return (node.tag, node.value)
+    if isinstance(node, yaml.SequenceNode):
+        return (node.tag, [_tree(item) for item in node.value])
+    return (node.tag, [(_tree(k), _tree(v)) for k, v in node.value])
+
+
+def test_memoised_resolver_gives_pyyaml_tags(corpus: Path) -> None:
+    """loader._Loader remembers implicit tags; they must be exactly PyYAML's (YAML 1.1)."""
+    from meshguard.loader import _Loader
+
+    tricky = "a: [yes, No, on, ~, null, 0x1F, 0o17, 017, 1_000, .inf, -.Inf, .NaN, 1e3, 2001-12-14, '', =, <<]\n"
+    texts = [tricky] + [p.read_text(encoding="utf-8") for p in sorted(corpus.rglob("*.yaml"))[:400]]
+    for text in texts:
+        try:
+            want = [_tree(n) for n in yaml.compose_all(text, Loader=yaml.CSafeLoader)]
+        except yaml.YAMLError:
+            continue
+        assert [_tree(n) for n in yaml.compose_all(text, Loader=_Loader)] == want
