@@ -72,7 +72,7 @@ def _parser() -> argparse.ArgumentParser:
     lint.add_argument("--istio-values", action="append", default=[], metavar="FILE",
                       help="istiod Helm values file to check and to read mesh settings from (repeatable)")
     lint.add_argument("-j", "--jobs", type=int, default=0, metavar="N",
-                      help="processes that parse files (default 0: one per core for large runs)")
+                      help="processes that parse and check (default 0: one per core, for large runs only)")
     lint.add_argument("--show-suppressed", action="store_true",
                       help="also list findings silenced by annotations or comments")
     lint.add_argument("--color", choices=["auto", "always", "never"], default="auto",
@@ -160,14 +160,15 @@ def _lint(args: argparse.Namespace) -> int:
 
     if args.strict_refs:
         config = with_parameters(config, {"strict_refs": True})
+    jobs = _jobs(args.jobs)
     paths = list(iter_yaml_paths(args.paths, config.is_excluded))
-    files = load_files(paths, _jobs(args.jobs))
+    files = load_files(paths, jobs)
     values = [*config.params.get("istio.values_files"), *args.istio_values]
     files += [load_values_file(_existing(p, "--istio-values")) for p in dict.fromkeys(values)]
     context = [res for p in iter_yaml_paths(args.context) for res in load_file(p).resources]
     for loaded in files:
         log.info("read %s: %d resources", loaded.path, len(loaded.resources))
-    result = run(files, config, rules, context)
+    result = run(files, config, rules, context, jobs=jobs)
 
     fmt = args.format
     if fmt == "auto":

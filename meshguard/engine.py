@@ -52,8 +52,14 @@ def run(
     config: Config,
     rules: Mapping[str, RuleMeta],
     context: Iterable[Resource] = (),
+    jobs: int = 1,
 ) -> Result:
-    """Check every resource of `files`; `context` resources feed the inventory only."""
+    """Check every resource of `files`; `context` resources feed the inventory only.
+
+    With `jobs` > 1 and enough resources, forked workers check contiguous shares of the
+    resources against the same (inherited, copy-on-write) inventory; findings are the same
+    as a serial run because they are sorted and de-duplicated afterwards.
+    """
     result = Result(files=len(files))
     primary = [res for f in files for res in f.resources]
     result.resources = len(primary)
@@ -62,9 +68,11 @@ def run(
     contexts = {meta.id: RuleContext(meta, config.params, inventory) for metas in dispatch.values() for meta in metas}
 
     raw: list[Finding] = [e for f in files for e in f.errors if config.rule_enabled(e.rule)]
-    for res in primary:
-        for meta in dispatch.get((res.group, res.kind), ()):
-            raw.extend(_run_check(CHECKS[meta.id], res, contexts[meta.id]))
+    plan = _Plan(primary, dispatch, contexts, inventory.resources)
+    if jobs > 1 and len(primary) >= PARALLEL_MIN_RESOURCES and _can_fork():
+        raw.extend(_check_in_parallel(plan, jobs))
+    else:
+        raw.extend(plan.check(0, len(primary)))
 
     comments = {f.path: _comment_suppressions(f.text) for f in files}
     seen: set[tuple[object, ...]] = set()
@@ -82,6 +90,69 @@ def run(
         else:
             result.findings.append(finding)
     return result
+
+
+PARALLEL_MIN_RESOURCES = 2_000  # below this, forking costs more than it saves
+_plan_for_workers: _Plan | None = None  # set only while a pool forks (inherited by workers)
+
+
+@dataclass(slots=True)
+class _Plan:
+    """What a worker needs to check a share of the resources: all of it inherited by fork."""
+
+    primary: list[Resource]
+    dispatch: Mapping[tuple[str, str], list[RuleMeta]]
+    contexts: Mapping[str, RuleContext]
+    everything: list[Resource]
+
+    def check(self, start: int, stop: int) -> list[Finding]:
+        out: list[Finding] = []
+        for res in self.primary[start:stop]:
+            for meta in self.dispatch.get((res.group, res.kind), ()):
+                out.extend(_run_check(CHECKS[meta.id], res, self.contexts[meta.id]))
+        return out
+
+
+def _can_fork() -> bool:
+    import multiprocessing
+
+    return "fork" in multiprocessing.get_all_start_methods()
+
+
+def _check_in_parallel(plan: _Plan, jobs: int) -> list[Finding]:
+    """This process checks the first share while forked workers check the others.
+
+    Workers send findings back without their resource (an index instead), so only the
+    findings cross the pipe, never the documents.
+    """
+    import multiprocessing
+
+    global _plan_for_workers
+    size = len(plan.primary)
+    bounds = [(size * i // jobs, size * (i + 1) // jobs) for i in range(jobs)]
+    _plan_for_workers = plan
+    try:
+        with multiprocessing.get_context("fork").Pool(jobs - 1) as pool:
+            pending = [pool.apply_async(_check_share, bound) for bound in bounds[1:]]
+            found = plan.check(*bounds[0])
+            for result in pending:
+                found.extend(
+                    replace(f, resource=plan.everything[index] if index >= 0 else None)
+                    for f, index in result.get()
+                )
+    finally:
+        _plan_for_workers = None
+    return found
+
+
+def _check_share(start: int, stop: int) -> list[tuple[Finding, int]]:
+    plan = _plan_for_workers
+    if plan is None:
+        raise AssertionError("worker started without a plan")
+    index = {id(res): i for i, res in enumerate(plan.everything)}
+    return [
+        (replace(f, resource=None), index.get(id(f.resource), -1)) for f in plan.check(start, stop)
+    ]
 
 
 def _run_check(fn: CheckFn, res: Resource, ctx: RuleContext) -> list[Finding]:
