@@ -232,9 +232,9 @@ def _explain(args: argparse.Namespace) -> int:
 
 
 def explain_text(meta: RuleMeta) -> str:
-    wrap = lambda text, indent="  ": textwrap.fill(  # noqa: E731
-        " ".join(text.split()), width=96, initial_indent=indent, subsequent_indent=indent
-    )
+    def wrap(text: str, indent: str = "  ") -> str:
+        return textwrap.fill(" ".join(text.split()), width=96, initial_indent=indent, subsequent_indent=indent)
+
     kinds = ", ".join(f"{g or 'core'}/{k}" for g, k in meta.applies_to) or "(input files)"
     lines = [
         f"{meta.id}: {meta.title}",

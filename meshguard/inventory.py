@@ -23,6 +23,7 @@ NETWORKING = "networking.istio.io"
 SECURITY = "security.istio.io"
 GATEWAY_API = "gateway.networking.k8s.io"
 INFERENCE_GROUPS = ("inference.networking.k8s.io", "inference.networking.x-k8s.io")
+LWS_GROUP = "leaderworkerset.x-k8s.io"
 ML_NAMESPACE_LABEL = "meshguard.io/ml"
 
 # Where each controller keeps its pod template (JSON Pointer tokens).
@@ -67,6 +68,14 @@ class Workload:
     def ref(self) -> str:
         return f"{self.resource.kind} {self.namespace}/{self.name}"
 
+    @property
+    def metadata_pointer(self) -> str:
+        """Where the pods' metadata is written: KServe copies an InferenceService's own metadata
+        to its predictor pods, so that is `/metadata`; otherwise the template's `metadata`."""
+        if self.resource.kind == "InferenceService":
+            return "/metadata"
+        return self.pointer + "/metadata"
+
     def container_port(self, name: str) -> int | None:
         """Resolve a named port (a Service's `targetPort: http`) against the pod's containers."""
         for container in _containers(self.pod_spec):
@@ -103,7 +112,7 @@ class Workload:
 
 
 def _containers(pod_spec: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    out = []
+    out: list[Mapping[str, Any]] = []
     for key in ("initContainers", "containers"):
         items = pod_spec.get(key)
         if isinstance(items, list):
@@ -124,32 +133,45 @@ def _mapping(value: Any) -> Mapping[str, Any]:
 
 
 def workloads_of(res: Resource) -> list[Workload]:
-    """Pod templates a resource declares (Pod, controllers, CronJob, Kubeflow jobs, JobSet, KServe)."""
+    """Pod templates a resource declares (Pod, controllers, CronJob, Kubeflow jobs, JobSet,
+    LeaderWorkerSet, KServe). Checks use `Inventory.workloads_of_resource`, which returns these
+    same objects (InferencePool selection is keyed on them)."""
     if res.kind == "Pod" and res.group == "":
         owners = res.metadata.get("ownerReferences")
-        owner = owners[0].get("kind", "") if isinstance(owners, list) and owners and isinstance(owners[0], Mapping) else ""
+        first = owners[0] if isinstance(owners, list) and owners else None
+        owner = first.get("kind", "") if isinstance(first, Mapping) else ""
         return [Workload(res, "", res.labels, res.annotations, res.spec, owner)]
     tokens = _TEMPLATE_PATHS.get(res.kind)
     if tokens is not None and res.group in ("", "apps", "batch", "extensions"):
         return [_template_workload(res, tokens, res.kind)]
     if res.kind in _KUBEFLOW_REPLICA_SPECS:
-        specs = _mapping(res.spec.get(_KUBEFLOW_REPLICA_SPECS[res.kind]))
-        return [
-            _template_workload(res, ("spec", _KUBEFLOW_REPLICA_SPECS[res.kind], role, "template"), res.kind)
-            for role in specs
-        ]
+        field = _KUBEFLOW_REPLICA_SPECS[res.kind]
+        specs = _mapping(res.spec.get(field))
+        return [_template_workload(res, ("spec", field, role, "template"), res.kind) for role in specs]
     if res.kind == "JobSet":
         jobs = res.spec.get("replicatedJobs")
         if isinstance(jobs, list):
             return [
-                _template_workload(res, ("spec", "replicatedJobs", str(i), "template", "spec", "template"), "JobSet")
+                _template_workload(
+                    res, ("spec", "replicatedJobs", str(i), "template", "spec", "template"), "JobSet"
+                )
                 for i in range(len(jobs))
             ]
+    if res.kind == "LeaderWorkerSet" and res.group == LWS_GROUP:
+        # lws api/leaderworkerset/v1: the leader template is optional (workers' is used then)
+        roles = _mapping(res.spec.get("leaderWorkerTemplate"))
+        return [
+            _template_workload(res, ("spec", "leaderWorkerTemplate", role), "LeaderWorkerSet")
+            for role in ("leaderTemplate", "workerTemplate")
+            if role in roles
+        ]
     if res.kind == "InferenceService" and res.group == "serving.kserve.io":
         # KServe labels the predictor pods it creates (pkg/constants/constants.go).
         labels = {"serving.kserve.io/inferenceservice": res.name, "component": "predictor"}
         predictor = _mapping(res.spec.get("predictor"))
-        return [Workload(res, "/spec/predictor", labels, res.annotations, predictor, "InferenceService")]
+        return [
+            Workload(res, "/spec/predictor", labels, res.annotations, predictor, "InferenceService")
+        ]
     return []
 
 
@@ -188,6 +210,7 @@ class Inventory:
         self._by_ns_kind: dict[tuple[str, str, str], list[Resource]] = defaultdict(list)
         self._by_name: dict[tuple[str, str, str, str], Resource] = {}
         self._workloads_by_ns: dict[str, list[Workload]] = defaultdict(list)
+        self._workloads_by_resource: dict[int, list[Workload]] = {}
         self._services_by_host: dict[str, Resource] = {}
         self._memo: dict[str, Any] = {}
         domain = params.get("mesh.domain_suffix")
@@ -196,8 +219,10 @@ class Inventory:
             self._by_kind[key].append(res)
             self._by_ns_kind[(res.namespace, *key)].append(res)
             self._by_name.setdefault((res.group, res.kind, res.namespace, res.name), res)
-            for workload in workloads_of(res):
-                self._workloads_by_ns[res.namespace].append(workload)
+            workloads = workloads_of(res)
+            if workloads:
+                self._workloads_by_resource[id(res)] = workloads
+                self._workloads_by_ns[res.namespace].extend(workloads)
             if res.kind == "Service" and res.group == "":
                 self._services_by_host.setdefault(service_host(res.name, res.namespace, domain), res)
 
@@ -237,6 +262,14 @@ class Inventory:
     # -- workloads and services ----------------------------------------------------------------
     def workloads(self, namespace: str) -> list[Workload]:
         return self._workloads_by_ns.get(namespace, [])
+
+    def workloads_of_resource(self, res: Resource) -> list[Workload]:
+        """The inventory's own Workloads of a resource, so `is_inference_workload` (keyed on
+        them) sees InferencePool selection; a resource outside the run gets fresh ones."""
+        found = self._workloads_by_resource.get(id(res))
+        if found is not None and found[0].resource is res:
+            return found
+        return workloads_of(res)
 
     def workloads_selected(self, namespace: str, match_labels: Mapping[str, Any] | None) -> list[Workload]:
         """Workloads of a namespace that a matchLabels selector selects (None: all of them)."""

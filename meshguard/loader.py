@@ -49,7 +49,7 @@ PARSE_ERROR_RULE = "MG000"
 _BaseLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-class _Loader(_BaseLoader):  # type: ignore[misc, valid-type]
+class _Loader(_BaseLoader):  # type: ignore[misc]
     """The C safe loader with a memo of implicit tag resolution.
 
     libyaml composes in C but asks the Python resolver for the tag of every plain scalar, which
@@ -126,7 +126,7 @@ def iter_yaml_paths(
             continue
         path = Path(raw)
         if path.is_dir():
-            found = []
+            found: list[str] = []
             for dirpath, dirnames, filenames in os.walk(path):
                 dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
                 found.extend(
@@ -386,7 +386,7 @@ class _FlatConverter:
 def _child(node: yaml.MappingNode, key: str) -> yaml.Node | None:
     for key_node, value_node in node.value:
         if isinstance(key_node, yaml.ScalarNode) and key_node.value == key:
-            return value_node
+            return value_node  # type: ignore[no-any-return]
     return None
 
 
@@ -428,7 +428,7 @@ class _Converter:
         self.active: set[int] = set()
         self.track = track_aliases
 
-    def convert(self, node: yaml.Node, ptr: str, depth: int) -> Any:
+    def convert(self, node: Any, ptr: str, depth: int) -> Any:
         cls = node.__class__
         if cls is _ScalarNode:
             return _scalar(node)

@@ -60,7 +60,7 @@ def _domain(ctx: RuleContext) -> str:
     return str(ctx.params.get("mesh.domain_suffix"))
 
 
-def _routes(res: Resource, ctx: RuleContext) -> list[Route]:
+def _routes(res: Resource, ctx: RuleContext) -> tuple[Route, ...]:
     return routes_of(res, _domain(ctx))
 
 
