@@ -1,8 +1,9 @@
 """Indexes over every resource of a run, so cross-resource rules cost O(resources).
 
 Built once per run (manifests, `--context` files, or the webhook's cluster cache). Rules look
-things up by kind/namespace/name, by normalised service host (RULES.md P5) and by pod labels;
-none of them scans all resources per resource.
+things up by kind/namespace/name, by normalised service host (RULES.md P5), by pod labels and by
+the resource that declares a pod template; mesh-wide settings come from `meshconfig`. None of
+them scans all resources per resource.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from functools import cached_property
 from typing import Any, TypeVar
 
 from meshguard.config import Params
-from meshguard.meshconfig import MeshSource, mesh_sources
+from meshguard.meshconfig import MeshSource, mesh_sources, mesh_value
 from meshguard.model import Resource
 from meshguard.semantics.hosts import service_host
 
@@ -83,11 +84,14 @@ class Workload:
             for port in ports if isinstance(ports, list) else ():
                 if isinstance(port, Mapping) and port.get("name") == name:
                     number = port.get("containerPort")
-                    return number if isinstance(number, int) and not isinstance(number, bool) else None
+                    return (
+                        number if isinstance(number, int) and not isinstance(number, bool) else None
+                    )
         return None
 
     def target_port(self, service_port: Mapping[str, Any]) -> int | None:
-        """The workload port a Service port sends to: `targetPort` (named or numeric), else `port`."""
+        """The workload port a Service port sends to: `targetPort` (named or numeric), else
+        `port`."""
         target = service_port.get("targetPort", service_port.get("port"))
         if isinstance(target, bool):
             return None
@@ -147,13 +151,17 @@ def workloads_of(res: Resource) -> list[Workload]:
     if res.kind in _KUBEFLOW_REPLICA_SPECS:
         field = _KUBEFLOW_REPLICA_SPECS[res.kind]
         specs = _mapping(res.spec.get(field))
-        return [_template_workload(res, ("spec", field, role, "template"), res.kind) for role in specs]
+        return [
+            _template_workload(res, ("spec", field, role, "template"), res.kind) for role in specs
+        ]
     if res.kind == "JobSet":
         jobs = res.spec.get("replicatedJobs")
         if isinstance(jobs, list):
             return [
                 _template_workload(
-                    res, ("spec", "replicatedJobs", str(i), "template", "spec", "template"), "JobSet"
+                    res,
+                    ("spec", "replicatedJobs", str(i), "template", "spec", "template"),
+                    "JobSet",
                 )
                 for i in range(len(jobs))
             ]
@@ -179,7 +187,12 @@ def _template_workload(res: Resource, tokens: tuple[str, ...], owner_kind: str) 
     data = res.body
     template: Any = data
     for token in tokens:
-        template = template.get(token) if isinstance(template, Mapping) else None
+        if isinstance(template, Mapping):
+            template = template.get(token)
+        elif isinstance(template, list) and token.isdigit() and int(token) < len(template):
+            template = template[int(token)]  # JobSet replicatedJobs[i]
+        else:
+            template = None
         if template is None:
             break
     template = _mapping(template)
@@ -224,7 +237,9 @@ class Inventory:
                 self._workloads_by_resource[id(res)] = workloads
                 self._workloads_by_ns[res.namespace].extend(workloads)
             if res.kind == "Service" and res.group == "":
-                self._services_by_host.setdefault(service_host(res.name, res.namespace, domain), res)
+                self._services_by_host.setdefault(
+                    service_host(res.name, res.namespace, domain), res
+                )
 
     def memo(self, key: str, build: Callable[[], _T]) -> _T:
         """An index a family of rules needs, built once per run on first use (e.g. DRs by host)."""
@@ -271,7 +286,9 @@ class Inventory:
             return found
         return workloads_of(res)
 
-    def workloads_selected(self, namespace: str, match_labels: Mapping[str, Any] | None) -> list[Workload]:
+    def workloads_selected(
+        self, namespace: str, match_labels: Mapping[str, Any] | None
+    ) -> list[Workload]:
         """Workloads of a namespace that a matchLabels selector selects (None: all of them)."""
         pods = self.workloads(namespace)
         if not match_labels:
@@ -286,16 +303,25 @@ class Inventory:
         out = []
         for svc in self.in_namespace(workload.namespace, "", "Service"):
             selector = svc.spec.get("selector")
-            if isinstance(selector, Mapping) and selector and selector_matches(selector, workload.labels):
+            if (
+                isinstance(selector, Mapping)
+                and selector
+                and selector_matches(selector, workload.labels)
+            ):
                 out.append(svc)
         return out
 
     def is_inference_workload(self, workload: Workload) -> bool:
-        """RULES.md 0.3 `inference_workload`: KServe labels, accelerators (not batch), or an InferencePool."""
+        """RULES.md 0.3 `inference_workload`: KServe labels, accelerators (not batch), or an
+        InferencePool."""
         spec = self.params.get("inference_workload")
         if any(key in workload.labels for key in spec["label_keys"]):
             return True
-        if any(str(workload.labels.get(k)) == str(v) for k, v in spec["labels"].items() if k in workload.labels):
+        if any(
+            str(workload.labels.get(k)) == str(v)
+            for k, v in spec["labels"].items()
+            if k in workload.labels
+        ):
             return True
         if workload.requests_any(spec["accelerator_resources"]):
             return workload.owner_kind not in set(spec["batch_owner_kinds"])
@@ -309,16 +335,21 @@ class Inventory:
                 selector = pool.spec.get("selector")
                 if not isinstance(selector, Mapping):
                     continue
-                labels = selector.get("matchLabels", selector) if "matchLabels" in selector else selector
+                labels = (
+                    selector.get("matchLabels", selector) if "matchLabels" in selector else selector
+                )
                 if isinstance(labels, Mapping) and labels:
                     ids.update(id(w) for w in self.workloads_selected(pool.namespace, labels))
         return frozenset(ids)
 
-    def selector_matches_inference(self, namespace: str, match_labels: Mapping[str, Any] | None) -> bool:
+    def selector_matches_inference(
+        self, namespace: str, match_labels: Mapping[str, Any] | None
+    ) -> bool:
         """Does a selector (None/empty: the whole namespace) select an inference workload?
 
         Manifests-only fallback (RULES.md 0.3): when the selector selects no pod template in the
-        run, a selector naming `serving.kserve.io/inferenceservice` or `component: predictor` counts.
+        run, a selector naming `serving.kserve.io/inferenceservice` or `component: predictor`
+        counts.
         """
         selected = self.workloads_selected(namespace, match_labels)
         if selected:
@@ -328,12 +359,34 @@ class Inventory:
         spec = self.params.get("inference_workload")
         if any(key in match_labels for key in spec["label_keys"]):
             return True
-        return any(str(match_labels.get(k)) == str(v) for k, v in spec["labels"].items() if k in match_labels)
+        return any(
+            str(match_labels.get(k)) == str(v)
+            for k, v in spec["labels"].items()
+            if k in match_labels
+        )
 
     @cached_property
     def mesh_sources(self) -> list[MeshSource]:
-        """Helm values, IstioOperators and `istio` ConfigMaps in the run (meshconfig.py)."""
+        """Helm values, IstioOperators, `istio` and injector ConfigMaps of the run (meshconfig)."""
         return mesh_sources(self.resources, self.root_namespace)
+
+    def mesh_source_of(self, res: Resource) -> MeshSource | None:
+        """The mesh source a resource is, if any."""
+        index = self.memo("inventory:mesh-source-of", self._mesh_source_index)
+        return index.get(id(res))
+
+    def _mesh_source_index(self) -> dict[int, MeshSource]:
+        return {id(source.resource): source for source in self.mesh_sources}
+
+    def mesh_value(self, *path: str) -> Any:
+        """A meshConfig setting as the run configures it (`meshconfig.mesh_value`)."""
+        return mesh_value(self.mesh_sources, *path)
+
+    @cached_property
+    def auto_mtls(self) -> bool:
+        """`mesh.enable_auto_mtls`, unless the run's meshConfig sets `enableAutoMtls: false`."""
+        configured = self.mesh_value("enableAutoMtls")
+        return bool(self.params.get("mesh.enable_auto_mtls")) and configured is not False
 
     @cached_property
     def inference_hosts(self) -> frozenset[str]:
@@ -342,6 +395,10 @@ class Inventory:
         hosts = set()
         for svc in self.of_kind("", "Service"):
             selector = svc.spec.get("selector")
-            if isinstance(selector, Mapping) and selector and self.selector_matches_inference(svc.namespace, selector):
+            if (
+                isinstance(selector, Mapping)
+                and selector
+                and self.selector_matches_inference(svc.namespace, selector)
+            ):
                 hosts.add(service_host(svc.name, svc.namespace, domain))
         return frozenset(hosts)

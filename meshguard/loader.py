@@ -130,7 +130,9 @@ def iter_yaml_paths(
             for dirpath, dirnames, filenames in os.walk(path):
                 dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
                 found.extend(
-                    os.path.join(dirpath, f) for f in filenames if f.endswith(YAML_SUFFIXES)
+                    os.path.normpath(os.path.join(dirpath, f))
+                    for f in filenames
+                    if f.endswith(YAML_SUFFIXES) and not f.startswith(".")  # .meshguard.yaml
                 )
             yield from (p for p in sorted(found) if not is_ignored(p) and first_time(p))
         elif path.is_file():
@@ -508,6 +510,28 @@ def parse_single_document(text: str) -> tuple[Any, dict[str, tuple[int, int]]]:
         return None, positions
     try:
         return _Converter(positions, node.start_mark.line + 1).convert(node, "", 0), positions
+    except _DocumentTooLarge as exc:
+        raise ValueError(str(exc.args[0])) from exc
+
+
+def compose_documents(text: str) -> list[yaml.Node | None]:
+    """The node tree of every document, with marks (`meshguard fix` edits the text by them).
+
+    Raises yaml.YAMLError or ValueError on input that `load_text` reports as MG000.
+    """
+    try:
+        _check_nesting(text)
+    except _DocumentTooLarge as exc:
+        raise ValueError(str(exc.args[0])) from exc
+    return list(yaml.compose_all(text, Loader=_Loader))
+
+
+def node_data(node: yaml.Node | None) -> Any:
+    """Plain data of a composed node, read exactly as `load_text` reads resource bodies."""
+    if node is None:
+        return None
+    try:
+        return _Converter({}, node.start_mark.line + 1).convert(node, "", 0)
     except _DocumentTooLarge as exc:
         raise ValueError(str(exc.args[0])) from exc
 

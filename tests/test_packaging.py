@@ -217,7 +217,7 @@ def test_lint(installed: Installed, workdir: Path) -> None:
     assert (clean.returncode, clean.stderr) == (0, ""), clean.stderr
     broken = installed.run("meshguard", "lint", "--format", "parsable", ".", cwd=workdir)
     assert broken.returncode == 1, broken.stderr
-    assert broken.stdout.startswith("./bad.yaml:4:1: MG000 error: ")
+    assert broken.stdout.startswith("bad.yaml:4:1: MG000 error: ")
 
 
 def test_lint_with_a_configuration_file(installed: Installed, workdir: Path) -> None:

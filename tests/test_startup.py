@@ -121,5 +121,5 @@ def test_closed_stdout_pipe_is_not_a_traceback(tmp_path: Path) -> None:
         timeout=120,
         check=False,
     )
-    assert proc.stdout.startswith("./bad000.yaml:2:1: MG000")
+    assert proc.stdout.startswith("bad000.yaml:2:1: MG000")
     assert "Traceback" not in proc.stderr

@@ -5,15 +5,20 @@ An explicit list (not a package walk) so the registry is the same on every machi
 
 from meshguard.checks import (  # noqa: F401
     authz,  # MG105-MG108
-    consistency,  # MG606-MG609
+    batch,  # MG407
+    consistency,  # MG608, MG609
     gateway,  # MG501-MG505
+    identity,  # MG603
     inference,  # MG506-MG509
     injection,  # MG401-MG405
     mtls,  # MG101-MG104
-    proxyconfig,  # MG406-MG409
-    references,  # MG601-MG605
-    resilience,  # MG301-MG305
+    outliers,  # MG303
+    pools,  # MG606, MG607
+    proxyconfig,  # MG406, MG408, MG409
+    references,  # MG601, MG602, MG604, MG605
+    resilience,  # MG301, MG302, MG304, MG305
     retries,  # MG202, MG204, MG205
-    routing,  # MG207-MG210
+    routing,  # MG207, MG208, MG210
     timeouts,  # MG201, MG203, MG206
+    weights,  # MG209
 )

@@ -1,6 +1,8 @@
-"""How istiod reads an AuthorizationPolicy, and which workloads and ports it reaches (MG105–MG108).
+"""How istiod reads an AuthorizationPolicy, which workloads and ports it reaches, and whether a
+request matches it.
 
-Shared by the checks in `authz.py`; nothing here raises on hostile input.
+Shared by MG104–MG108 (`authz.py`, `mtls.py`), MG603 (`identity.py`), MG606 (`pools.py`) and
+MG608 (`consistency.py`); nothing here raises on hostile input.
 
 * Decoding: istiod turns CRD specs into protos with `github.com/golang/protobuf/jsonpb`
   (`istio pkg/util/protomarshal/protomarshal.go`), which leaves a repeated field that is `null`
@@ -8,21 +10,30 @@ Shared by the checks in `authz.py`; nothing here raises on hostile input.
   a rule whose fields are all absent is the empty rule `{}` ("An empty rule is always matched",
   `istio-api security/v1beta1/authorization_policy.proto`). `decoded_list` encodes that once.
 * Scope: a selector-less, targetRef-less policy applies to every workload of its namespace; a
-  `targetRef(s)` to a Service applies to what that Service selects (RULES.md §0.3).
+  `targetRef(s)` to a Service applies to what that Service selects (RULES.md §0.3); a policy of
+  the root namespace reaches the whole mesh.
+* Matching: fields of one operation or source are ANDed, values of one field ORed; strings use
+  Istio's prefix/suffix/exact matcher (`pilot/pkg/security/authz/matcher/string.go`).
 * Ports: Service port protocols follow `istio pkg/config/kube/conversion.go: ConvertProtocol`
   (local copy until it moves to `meshguard/semantics`; MG408 uses the same rules).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-from meshguard.inventory import Inventory, Workload
+from meshguard.inventory import Inventory, Workload, selector_matches
 from meshguard.model import JsonPointer, Resource, pointer
-from meshguard.semantics.paths import ap_path_template_error
+from meshguard.semantics.paths import (
+    ap_path_matches,
+    ap_path_template_error,
+    contains_path_template,
+)
 from meshguard.semantics.protocols import HTTP_FAMILY, port_protocol
 
+SECURITY_GROUP = "security.istio.io"
+AUTHORIZATION_POLICY = "AuthorizationPolicy"
 ALLOW = "ALLOW"
 DENY = "DENY"
 AUDIT = "AUDIT"
@@ -46,6 +57,7 @@ OPERATION_FIELDS = (
     "notPaths",
 )
 
+TEMPLATES_SINCE = (1, 22)  # istio 6f0f9139d77 (#50365) added {*}/{**}; first tag 1.22.0
 _WELL_KNOWN_TCP_PORTS = frozenset({25, 53, 3306, 27017})  # conversion.go: wellKnownPorts
 
 
@@ -205,26 +217,34 @@ def match_labels_of(spec: Mapping[str, Any]) -> Mapping[str, Any] | None:
     return labels if isinstance(labels, Mapping) and labels else None
 
 
-def _target_services(res: Resource, inventory: Inventory) -> list[Resource] | None:
-    """Services named by `targetRef(s)`; None when the policy has no targetRef at all."""
-    refs: list[Any] = []
+def target_service_refs(res: Resource) -> list[tuple[JsonPointer, str]] | None:
+    """(pointer, name) of the `targetRef(s)` naming a core Service; None when the policy has no
+    targetRef at all (it is then scoped by its selector)."""
+    refs: list[tuple[JsonPointer, Any]] = []
     if isinstance(res.spec.get("targetRef"), Mapping):
-        refs.append(res.spec["targetRef"])
-    refs.extend(decoded_list(res.spec.get("targetRefs")) or ())
+        refs.append(("/spec/targetRef", res.spec["targetRef"]))
+    listed = decoded_list(res.spec.get("targetRefs")) or []
+    refs.extend((f"/spec/targetRefs/{i}", ref) for i, ref in enumerate(listed))
     if not refs:
         return None
-    services = []
-    for ref in refs:
-        if (
-            not isinstance(ref, Mapping)
-            or ref.get("kind") != "Service"
-            or ref.get("group") not in (None, "", "core")
-        ):
-            continue
-        svc = inventory.get("", "Service", res.namespace, str(ref.get("name", "")))
-        if svc is not None:
-            services.append(svc)
-    return services
+    return [
+        (ptr, ref["name"])
+        for ptr, ref in refs
+        if isinstance(ref, Mapping)
+        and ref.get("kind") == "Service"
+        and ref.get("group") in (None, "", "core")
+        and isinstance(ref.get("name"), str)
+        and ref["name"]
+    ]
+
+
+def target_services(res: Resource, inventory: Inventory) -> list[Resource] | None:
+    """Services named by `targetRef(s)` that are in the run; None without any targetRef."""
+    refs = target_service_refs(res)
+    if refs is None:
+        return None
+    found = (inventory.get("", "Service", res.namespace, name) for _, name in refs)
+    return [svc for svc in found if svc is not None]
 
 
 def _service_selector(svc: Resource) -> Mapping[str, Any] | None:
@@ -234,7 +254,7 @@ def _service_selector(svc: Resource) -> Mapping[str, Any] | None:
 
 def matches_inference(res: Resource, inventory: Inventory) -> bool:
     """RULES.md §0.3: does the policy select an inference workload (manifests-only fallback too)?"""
-    services = _target_services(res, inventory)
+    services = target_services(res, inventory)
     if services is not None:
         return any(
             (sel := _service_selector(svc)) is not None
@@ -246,7 +266,7 @@ def matches_inference(res: Resource, inventory: Inventory) -> bool:
 
 def selected_workloads(res: Resource, inventory: Inventory) -> list[Workload]:
     """Pod templates of the run that the policy applies to."""
-    services = _target_services(res, inventory)
+    services = target_services(res, inventory)
     if services is None:
         return inventory.workloads_selected(res.namespace, match_labels_of(res.spec))
     out: list[Workload] = []
@@ -257,6 +277,142 @@ def selected_workloads(res: Resource, inventory: Inventory) -> list[Workload]:
                 w for w in inventory.workloads_selected(res.namespace, selector) if w not in out
             )
     return out
+
+
+# -- evaluation: does a request match ----------------------------------------------------------
+def allow_policies_for(
+    inventory: Inventory, namespace: str, labels: Mapping[str, Any]
+) -> list[Resource]:
+    """ALLOW policies reaching pods with these labels: their namespace's, plus the root
+    namespace's (mesh-wide); `targetRef(s)` reach the pods their Services select."""
+    out = []
+    for ns in dict.fromkeys((namespace, inventory.root_namespace)):
+        for ap in inventory.in_namespace(ns, SECURITY_GROUP, AUTHORIZATION_POLICY):
+            raw = ap.body.get("spec")
+            if not isinstance(raw, (Mapping, type(None))) or not is_allow(ap.spec):
+                continue
+            services = target_services(ap, inventory)
+            if services is not None:
+                hits = ns == namespace and any(
+                    (sel := _service_selector(svc)) is not None and selector_matches(sel, labels)
+                    for svc in services
+                )
+            else:
+                wanted = match_labels_of(ap.spec)
+                hits = wanted is None or selector_matches(wanted, labels)
+            if hits:
+                out.append(ap)
+    return out
+
+
+def ap_string_match(pattern: str, value: str) -> bool:
+    """Istio's string matcher for principals/namespaces: `*`, `*suffix`, `prefix*` or exact
+    (`pilot/pkg/security/authz/matcher/string.go`)."""
+    if pattern == "*":
+        return bool(value)
+    if pattern.startswith("*"):
+        return value.endswith(pattern[1:])
+    if pattern.endswith("*"):
+        return value.startswith(pattern[:-1])
+    return pattern == value
+
+
+def ap_path_matcher(path: str, istio: tuple[int, int]) -> Callable[[str], bool]:
+    """Does a `paths` value match `path` in Istio `istio`? Before 1.22 (`TEMPLATES_SINCE`) a
+    `{*}` template is literal text."""
+    templates = istio >= TEMPLATES_SINCE
+
+    def matches(pattern: str) -> bool:
+        if not templates and contains_path_template(pattern):
+            return pattern == path
+        return ap_path_matches(pattern, path)
+
+    return matches
+
+
+def operation_admits(
+    op: Mapping[str, Any], method: str, port: int | None, path_ok: Callable[[str], bool]
+) -> bool:
+    """Every field of one operation matches (ANDed); `hosts` is not judged (Host header unknown)."""
+    methods = [v for v, _ in string_values(op, "methods", "")]
+    if has_values(op, "methods") and method not in methods:
+        return False
+    if method in [v for v, _ in string_values(op, "notMethods", "")]:
+        return False
+    if port is not None:
+        ports = port_values(op, "ports")
+        if (ports and str(port) not in ports) or str(port) in port_values(op, "notPorts"):
+            return False
+    paths = [v for v, _ in string_values(op, "paths", "")]
+    if has_values(op, "paths") and not any(path_ok(p) for p in paths):
+        return False
+    return not any(path_ok(p) for p, _ in string_values(op, "notPaths", ""))
+
+
+def rule_operations_admit(
+    rule: Mapping[str, Any], method: str, port: int | None, path_ok: Callable[[str], bool]
+) -> bool:
+    """Some operation of the rule admits the request (a rule without `to` admits all)."""
+    if decoded_list(rule.get("to")) is None:
+        return True
+    return any(operation_admits(op, method, port, path_ok) for op, _ in operations_of(rule, ""))
+
+
+def rule_sources_admit(
+    rule: Mapping[str, Any],
+    rule_ptr: JsonPointer,
+    account: str | None,
+    namespace: str,
+    trust_domain: str,
+) -> bool | None:
+    """Some source of the rule admits the caller (None: only with an unknown service account)."""
+    if decoded_list(rule.get("from")) is None:
+        return True
+    verdicts = [
+        source_admits(src, account, namespace, trust_domain)
+        for src, _ in sources_of(rule, rule_ptr)
+    ]
+    return True if True in verdicts else None if None in verdicts else False
+
+
+def source_admits(
+    src: Mapping[str, Any], account: str | None, namespace: str, trust_domain: str
+) -> bool | None:
+    """One source, fields ANDed, for a mesh caller (service account `account` of `namespace`,
+    None: unknown) that sends no JWT; IP blocks and `when` are not judged (assumed to match)."""
+
+    def values(key: str) -> list[str]:
+        return [v for v, _ in string_values(src, key, "")]
+
+    def principal_ok(pattern: str) -> bool | None:
+        if account is None:
+            return None
+        # any trust domain: aliases are legal (RULES.md MG107(4))
+        tail = f"/ns/{namespace}/sa/{account}"
+        return ap_string_match(pattern, trust_domain + tail) or (
+            pattern.endswith(tail) and "/" not in pattern[: -len(tail)]
+        )
+
+    checks: list[bool | None] = []
+    if has_values(src, "principals"):
+        found = [principal_ok(p) for p in values("principals")]
+        checks.append(True if True in found else None if None in found else False)
+    if has_values(src, "notPrincipals"):
+        found = [principal_ok(p) for p in values("notPrincipals")]
+        checks.append(False if True in found else None if None in found else True)
+    if has_values(src, "namespaces"):
+        checks.append(any(ap_string_match(p, namespace) for p in values("namespaces")))
+    if has_values(src, "notNamespaces"):
+        checks.append(not any(ap_string_match(p, namespace) for p in values("notNamespaces")))
+    if has_values(src, "serviceAccounts"):
+        checks.append(
+            None if account is None else f"{namespace}/{account}" in values("serviceAccounts")
+        )
+    if has_values(src, "notServiceAccounts") and account is not None:
+        checks.append(f"{namespace}/{account}" not in values("notServiceAccounts"))
+    if has_values(src, "requestPrincipals"):
+        checks.append(False)  # no JWT, no request principal
+    return False if False in checks else None if None in checks else True
 
 
 # -- Service port protocols ----------------------------------------------------------------

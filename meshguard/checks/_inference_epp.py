@@ -3,13 +3,15 @@
 The gateway reaches the endpoint picker (EPP) through the ordinary outbound cluster of the EPP
 Service (`istio pilot/pkg/networking/core/route/route.go`: ext_proc `EnvoyGrpc` cluster), so the
 DestinationRule seen from the gateway's namespace (P5: client ns → service ns → root ns, with
-`exportTo`) decides its TLS. An EPP without a sidecar serves TLS itself with a self-signed
-certificate: it needs the GIE chart's `tls: {mode: SIMPLE, insecureSkipVerify: true}`
-(`gie v1.4.0 config/charts/inferencepool/templates/istio.yaml`). An injected EPP (RULES.md §3.6,
+`exportTo`; the shared index `_refs.dr_index`) decides its TLS. Whether the EPP pods are injected
+is `semantics.injection`, read as MG407 reads it. An EPP without a sidecar serves TLS itself
+with a self-signed certificate: it needs the GIE chart's
+`tls: {mode: SIMPLE, insecureSkipVerify: true}` (`gie v1.4.0
+config/charts/inferencepool/templates/istio.yaml`). An injected EPP (RULES.md §3.6,
 `--secure-serving=false`) needs Istio mTLS, `ISTIO_MUTUAL` — which auto mTLS already picks when
 no DestinationRule sets `tls` (`pilot/pkg/networking/core/cluster_builder.go`:
 `BestEffortInferServiceMTLSMode`), so a missing DestinationRule is only reported for an injected
-EPP when `enableAutoMtls` is off.
+EPP when auto mTLS is off (`Inventory.auto_mtls`).
 """
 
 from __future__ import annotations
@@ -18,17 +20,18 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from meshguard.checks._inference_mesh import as_list, istio_version, mapping, pool_routes
+from meshguard.checks._inference_mesh import as_list, mapping, pool_routes
+from meshguard.checks._refs import dr_index
 from meshguard.inference_api import POOL_GROUPS, POOL_KIND, istio_pool_group, pool_view
+from meshguard.inventory import NETWORKING
 from meshguard.model import Finding, Fix, JsonPointer, Resource, Safety, Severity, pointer
 from meshguard.registry import RuleContext
 from meshguard.semantics.hosts import host_matches, is_wildcard, normalize_host, service_host
+from meshguard.semantics.injection import sidecar_injected
 from meshguard.semantics.mtls import in_creation_order
+from meshguard.semantics.retryon import istio_version
 
 Op = Mapping[str, Any]
-NETWORKING = "networking.istio.io"
-_INJECT = "sidecar.istio.io/inject"
-_REV = "istio.io/rev"
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +73,7 @@ def _problems(ctx: RuleContext, pool: Resource) -> list[_TlsProblem]:
 def _evaluate(ctx: RuleContext, pool: Resource) -> list[_TlsProblem]:
     """One problem per client namespace whose effective DestinationRule does not fit the EPP."""
     view = pool_view(pool)
-    if view is None or istio_pool_group(istio_version(ctx)) != pool.group:
+    if view is None or istio_pool_group(istio_version(ctx.params)) != pool.group:
         return []  # Istio ignores this generation (MG505/MG506 report it)
     picker = view.endpoint_picker
     own = "endpointPickerRef" if view.generation == "v1" else "extensionRef"
@@ -91,7 +94,7 @@ def _evaluate(ctx: RuleContext, pool: Resource) -> list[_TlsProblem]:
         dr, tls = _effective_tls(ctx, host, client, pool.namespace, port)
         if tls is not None and tls.mode == ("ISTIO_MUTUAL" if injected else "SIMPLE"):
             continue
-        if tls is None and injected and _auto_mtls(ctx):
+        if tls is None and injected and ctx.inventory.auto_mtls:
             continue
         if dr is not None and id(dr) in seen:
             continue
@@ -101,70 +104,19 @@ def _evaluate(ctx: RuleContext, pool: Resource) -> list[_TlsProblem]:
     return out
 
 
-def _auto_mtls(ctx: RuleContext) -> bool:
-    """`mesh.enable_auto_mtls`, unless a mesh config in the run turns `enableAutoMtls` off."""
-    if any(s.mesh.get("enableAutoMtls") is False for s in ctx.inventory.mesh_sources):
-        return False
-    return bool(ctx.params.get("mesh.enable_auto_mtls"))
-
-
-_DrIndex = tuple[dict[str, list[Resource]], list[tuple[str, Resource]]]
-
-
-def _dr_index(ctx: RuleContext) -> _DrIndex:
-    """DestinationRules by P5-normalised host, and the wildcard ones. Built once per run."""
-
-    def build() -> _DrIndex:
-        exact: dict[str, list[Resource]] = {}
-        wild: list[tuple[str, Resource]] = []
-        domain = ctx.params.get("mesh.domain_suffix")
-        for dr in ctx.inventory.of_kind(NETWORKING, "DestinationRule"):
-            host = dr.spec.get("host")
-            if isinstance(host, str) and host:
-                fqdn = normalize_host(host, dr.namespace, domain)
-                if is_wildcard(fqdn):
-                    wild.append((fqdn, dr))
-                else:
-                    exact.setdefault(fqdn, []).append(dr)
-        return exact, wild
-
-    return ctx.inventory.memo("inference:dr-by-host", build)
-
-
-def _exported_to(dr: Resource, namespace: str) -> bool:
-    """DestinationRule `exportTo` (absent: everywhere; "." its own namespace; "~" nowhere)."""
-    targets = [t for t in as_list(dr.spec.get("exportTo")) if isinstance(t, str)]
-    if not targets or "*" in targets or namespace in targets:
-        return True
-    return dr.namespace == namespace and "." in targets
-
-
 def _effective_tls(
     ctx: RuleContext, host: str, client: str, service_ns: str, port: int
 ) -> tuple[Resource | None, _Tls | None]:
-    """P5: the first of client → service → root namespace with a visible DR for the host decides.
-
-    Within that namespace an exact host beats a wildcard, then the oldest DR with a tls block
-    for the port wins (DestinationRules of one namespace merge, the oldest first).
-    """
-    exact, wild = _dr_index(ctx)
-    exact_drs = exact.get(host, [])
-    wild_drs = [dr for pattern, dr in wild if host_matches(pattern, host)]
-    for ns in dict.fromkeys((client, service_ns, ctx.inventory.root_namespace)):
-        ordered = [
-            dr
-            for group in (exact_drs, wild_drs)
-            for dr in in_creation_order(group)
-            if dr.namespace == ns and _exported_to(dr, client)
-        ]
-        if not ordered:
-            continue
-        for dr in ordered:
-            tls = _tls_for_port(dr, port)
-            if tls is not None:
-                return dr, tls
-        return ordered[0], None
-    return None, None
+    """P5: the DestinationRules a gateway in `client` uses for the EPP host (`_refs.dr_index`:
+    client → service → root namespace, `exportTo`, the most specific host); of those merged
+    rules the oldest with a tls block for the port wins, else the oldest decides (no tls)."""
+    entries = dr_index(ctx.inventory).lookup(client, host, service_ns)
+    rules = in_creation_order(entry.rule for entry in entries)
+    for dr in rules:
+        tls = _tls_for_port(dr, port)
+        if tls is not None:
+            return dr, tls
+    return (rules[0], None) if rules else (None, None)
 
 
 def _tls_for_port(dr: Resource, port: int) -> _Tls | None:
@@ -281,50 +233,19 @@ def _dr_finding(res: Resource, ctx: RuleContext, problem: _TlsProblem) -> Findin
 def _epp_injected(ctx: RuleContext, namespace: str, name: str) -> bool | None:
     """The EPP Service's pods decide, else the namespace label; None when neither is in the run.
 
-    Same reading as MG407 (`proxyconfig._will_be_injected`): the injector webhooks' selectors
-    (`istio-discovery templates/mutatingwebhook.yaml`) and `injectRequired`
-    (`pkg/kube/inject/inject.go`: hostNetwork; the pod label over the annotation, exactly
-    "false"/"true"); with the pods present, an absent namespace counts as injected when it is
-    an ML namespace (MG401 enforces its label).
+    MG407's reading of `semantics.injection.sidecar_injected`: with the pods present, an absent
+    namespace counts as injected only when it is an ML namespace (MG401 enforces its label).
     """
     inv = ctx.inventory
     service = inv.get("", "Service", namespace, name)
     selector = mapping(service.spec.get("selector")) if service is not None else {}
     pods = inv.workloads_selected(namespace, selector) if selector else []
-    ns = inv.get("", "Namespace", "", namespace)
     if not pods:
-        if ns is None:
+        if inv.get("", "Namespace", "", namespace) is None:
             return None
-        return _injects(ctx, ns.labels, {}, {}, inv.is_ml_namespace(namespace))
+        return sidecar_injected(inv, namespace, {}, {}, {})
     states = {
-        _injects(
-            ctx,
-            ns.labels if ns else None,
-            pod.labels,
-            pod.annotations,
-            inv.is_ml_namespace(namespace),
-        )
-        and pod.pod_spec.get("hostNetwork") is not True
+        sidecar_injected(inv, namespace, pod.labels, pod.annotations, pod.pod_spec) is True
         for pod in pods
     }
     return states.pop() if len(states) == 1 else None
-
-
-def _injects(
-    ctx: RuleContext,
-    ns_labels: Mapping[str, Any] | None,
-    labels: Mapping[str, Any],
-    annotations: Mapping[str, Any],
-    ml_namespace: bool,
-) -> bool:
-    choice = labels[_INJECT] if _INJECT in labels else annotations.get(_INJECT)
-    if choice == "false":
-        return False
-    pod_opt_in = _REV in labels or labels.get(_INJECT) == "true"
-    if ns_labels is None:
-        return ml_namespace or pod_opt_in
-    if "istio-injection" in ns_labels:
-        return bool(ns_labels["istio-injection"] == "enabled")
-    if _REV in ns_labels or pod_opt_in:
-        return True
-    return bool(ctx.params.get("istio.enable_namespaces_by_default")) and _INJECT not in labels

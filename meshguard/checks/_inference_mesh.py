@@ -6,7 +6,8 @@ istiod ignores InferencePool backendRefs unless `ENABLE_GATEWAY_API_INFERENCE_EX
 `pilot.env`, which `istio-discovery/templates/zzy_descope_legacy.yaml` merges over it), from
 IstioOperator `spec.values.pilot.env` / `spec.components.pilot.k8s.env`, and from an istiod
 Deployment's env; istiod parses it with Go `strconv.ParseBool` (`pkg/env/var.go`). The index of
-HTTPRoutes to InferencePools behind Istio gateways is shared with MG509(2) (`_inference_epp`).
+HTTPRoutes to InferencePools behind Istio gateways (parents resolved by `meshguard.gateway_api`)
+is shared with MG509(2) (`_inference_epp`).
 """
 
 from __future__ import annotations
@@ -16,20 +17,19 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from meshguard.gateway_api import istio_parent
 from meshguard.inference_api import POOL_KIND
-from meshguard.inventory import Inventory
+from meshguard.inventory import GATEWAY_API, Inventory
 from meshguard.loader import HELM_VALUES_API_VERSION, HELM_VALUES_KIND
 from meshguard.model import Finding, Fix, JsonPointer, Resource, Safety, Severity, pointer
 from meshguard.registry import RuleContext
-from meshguard.semantics.retryon import parse_istio_version
+from meshguard.semantics.retryon import istio_version
 
 Op = Mapping[str, Any]
 _SEMVER = re.compile(r"v?(\d+)\.(\d+)(?:\.(\d+))?")
 FLAG = "ENABLE_GATEWAY_API_INFERENCE_EXTENSION"
 _TRUE = frozenset({"1", "t", "T", "TRUE", "true", "True"})  # Go strconv.ParseBool
 _UNSET = object()
-GATEWAY_API = "gateway.networking.k8s.io"
-ISTIO_CONTROLLER = "istio.io/gateway-controller"
 
 
 def mapping(value: Any) -> Mapping[str, Any]:
@@ -46,13 +46,6 @@ def gie_version(ctx: RuleContext) -> tuple[int, int, int]:
     if match is None:
         return (1, 0, 0)
     return int(match.group(1)), int(match.group(2)), int(match.group(3) or 0)
-
-
-def istio_version(ctx: RuleContext) -> tuple[int, int]:
-    try:
-        return parse_istio_version(ctx.params.get("istio_version"))
-    except ValueError:
-        return (1, 28)
 
 
 # -- HTTPRoutes to InferencePools behind Istio gateways -----------------------------------------
@@ -87,7 +80,7 @@ def _build_pool_routes(inv: Inventory) -> PoolRoutes:
     """Every InferencePool backendRef of every HTTPRoute, with its Istio parents. O(routes)."""
     out = PoolRoutes([], {})
     for route in inv.of_kind(GATEWAY_API, "HTTPRoute"):
-        parents = [_parent(inv, route, ref) for ref in as_list(route.spec.get("parentRefs"))]
+        parents = [istio_parent(inv, route, ref) for ref in as_list(route.spec.get("parentRefs"))]
         for ptr, ns, name in _pool_backends(route):
             clients = out.clients.setdefault((ns, name), Clients())
             clients.maybe_istio |= not parents or "absent" in parents
@@ -107,27 +100,6 @@ def _pool_backends(route: Resource) -> Iterator[tuple[JsonPointer, str, str]]:
             name, ns = ref.get("name"), ref.get("namespace") or route.namespace
             if isinstance(name, str) and isinstance(ns, str):
                 yield pointer("spec", "rules", i, "backendRefs", j), ns, name
-
-
-def _parent(inv: Inventory, route: Resource, ref: Any) -> Resource | str:
-    """The Istio Gateway a parentRef names, else "other" or "absent" (RULES.md MG5xx preamble)."""
-    ref = mapping(ref)
-    if ref.get("group", GATEWAY_API) != GATEWAY_API or ref.get("kind", "Gateway") != "Gateway":
-        return "other"
-    name, ns = ref.get("name"), ref.get("namespace") or route.namespace
-    if not isinstance(name, str) or not isinstance(ns, str):
-        return "other"
-    gateway = inv.get(GATEWAY_API, "Gateway", ns, name)
-    if gateway is None:
-        return "absent"
-    class_name = gateway.spec.get("gatewayClassName")
-    if class_name == "istio":
-        return gateway
-    if isinstance(class_name, str):
-        gc = inv.get(GATEWAY_API, "GatewayClass", "", class_name)
-        if gc is not None and gc.spec.get("controllerName") == ISTIO_CONTROLLER:
-            return gateway
-    return "other"
 
 
 # -- (1) the istiod feature flag ----------------------------------------------------------------
@@ -271,7 +243,7 @@ def _env_sources(inv: Inventory) -> list[EnvSource]:
 
 def flag_missing(source: EnvSource, ctx: RuleContext) -> Iterator[Finding]:
     """MG509(1) on the istiod configuration, which is where the fix goes."""
-    if istio_version(ctx) < (1, 27) or flag_on(source.value):
+    if istio_version(ctx.params) < (1, 27) or flag_on(source.value):
         return
     routes = pool_routes(ctx.inventory).routes
     if not routes:
@@ -295,7 +267,7 @@ def flag_missing(source: EnvSource, ctx: RuleContext) -> Iterator[Finding]:
 
 def route_unresolved(res: Resource, ctx: RuleContext) -> Iterator[Finding]:
     """MG509(1) without istiod configuration in the run: info (error with --strict-refs)."""
-    if istio_version(ctx) < (1, 27) or _env_sources(ctx.inventory):
+    if istio_version(ctx.params) < (1, 27) or _env_sources(ctx.inventory):
         return
     for entry in pool_routes(ctx.inventory).routes:
         if entry.route is res:

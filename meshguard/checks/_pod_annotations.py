@@ -3,28 +3,23 @@ which Istio annotations are pod-scoped, and the sidecar resource annotations.
 
 Names and scopes come from ``istio-api annotation/annotations.yaml`` and ``label/labels.yaml``
 (istio/api @ b8f8791); the injector behaviour from ``istio pkg/kube/inject/inject.go:
-injectRequired`` and ``istio-discovery/files/injection-template.yaml``.
+injectRequired`` and ``istio-discovery/files/injection-template.yaml``. Pod templates are the
+inventory's own workloads; whether a pod is injected at all is ``semantics.injection``.
 """
 
 from __future__ import annotations
 
-import json
-import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any, NamedTuple
 
-from meshguard.inventory import Inventory, Workload, workloads_of
+from meshguard.inventory import Inventory, Workload
 from meshguard.meshconfig import MeshSource
 from meshguard.model import Fix, JsonPointer, Resource, Safety, pointer
+from meshguard.semantics.injection import INJECT, as_text
 from meshguard.semantics.quantity import parse_quantity, quantity_error
-
-INJECT = "sidecar.istio.io/inject"  # label (supported) and annotation (deprecated: true)
-INJECTION_LABEL = "istio-injection"
-REV_LABEL = "istio.io/rev"
-DATAPLANE_LABEL = "istio.io/dataplane-mode"
 
 PROXY_CPU = "sidecar.istio.io/proxyCPU"
 PROXY_MEMORY = "sidecar.istio.io/proxyMemory"
@@ -99,10 +94,10 @@ POD_SCOPED_PREFIXES = ("sidecar.istio.io/", "traffic.sidecar.istio.io/")
 BATCH_KINDS = frozenset(
     {"Job", "CronJob", "PyTorchJob", "TFJob", "MPIJob", "XGBoostJob", "TrainJob", "RayJob"}
 )
-LWS_GROUP = "leaderworkerset.x-k8s.io"
 # Kubernetes label value syntax (apimachinery validation.IsValidLabelValue).
 _LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
 MI = Fraction(1 << 20)
+_MESH_RESOURCES = ("global", "proxy", "resources")
 BINARY_SUFFIXES = frozenset({"Ki", "Mi", "Gi", "Ti", "Pi", "Ei"})
 DECIMAL_BYTE_SUFFIXES = frozenset({"k", "M", "G", "T", "P", "E"})
 
@@ -179,88 +174,23 @@ def dig(data: Any, tokens: Iterable[str]) -> Any:
     return data
 
 
-def _inventory_workloads(inv: Inventory) -> dict[int, list[Workload]]:
-    """The inventory's own Workloads by resource (InferencePool selection is keyed on them)."""
-
-    def build() -> dict[int, list[Workload]]:
-        index: dict[int, list[Workload]] = {}
-        for namespace in {res.namespace for res in inv.resources}:
-            for workload in inv.workloads(namespace):
-                index.setdefault(id(workload.resource), []).append(workload)
-        return index
-
-    return inv.memo("injection:workloads-by-resource", build)
-
-
 def pod_templates(res: Resource, inv: Inventory) -> list[PodTemplate]:
-    """Pod templates of a resource (the inventory's workloads, plus LeaderWorkerSet templates)."""
-    workloads = _inventory_workloads(inv).get(id(res))
-    if workloads is None:
-        workloads = workloads_of(res)
+    """Pod templates of a resource, built on the inventory's own workloads."""
     out = []
-    for workload in [*workloads, *_lws_workloads(res)]:
+    for workload in inv.workloads_of_resource(res):
         if workload.resource.kind == "InferenceService":
             # KServe propagates the InferenceService's own metadata to the predictor pods.
-            out.append(
-                PodTemplate(
-                    workload,
-                    "/metadata",
-                    res.body,
-                    res.body.get("metadata"),
-                    res.labels,
-                    res.annotations,
-                )
-            )
-            continue
-        tokens = [t for t in workload.pointer.split("/") if t]
-        parent = dig(res.body, tokens) if tokens else res.body
+            parent: Any = res.body
+            labels, annotations = res.labels, res.annotations
+        else:
+            tokens = [t for t in workload.pointer.split("/") if t]
+            parent = dig(res.body, tokens) if tokens else res.body
+            labels, annotations = workload.labels, workload.annotations
         meta = parent.get("metadata") if isinstance(parent, Mapping) else None
         out.append(
-            PodTemplate(
-                workload,
-                workload.pointer + "/metadata",
-                parent,
-                meta,
-                workload.labels,
-                workload.annotations,
-            )
+            PodTemplate(workload, workload.metadata_pointer, parent, meta, labels, annotations)
         )
     return out
-
-
-def _lws_workloads(res: Resource) -> list[Workload]:
-    """LeaderWorkerSet: `spec.leaderWorkerTemplate.{leaderTemplate,workerTemplate}` (lws API v1)."""
-    if res.kind != "LeaderWorkerSet" or res.group != LWS_GROUP:
-        return []
-    spec = _mapping(res.spec.get("leaderWorkerTemplate"))
-    out = []
-    for role in ("leaderTemplate", "workerTemplate"):
-        if role not in spec:
-            continue
-        template = _mapping(spec.get(role))
-        meta = _mapping(template.get("metadata"))
-        out.append(
-            Workload(
-                res,
-                f"/spec/leaderWorkerTemplate/{role}",
-                _mapping(meta.get("labels")),
-                _mapping(meta.get("annotations")),
-                _mapping(template.get("spec")),
-                "LeaderWorkerSet",
-            )
-        )
-    return out
-
-
-def as_text(value: Any) -> str | None:
-    """The string a scalar label/annotation value stands for (YAML `false` -> "false")."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        return repr(value) if math.isfinite(value) else None
-    return value if isinstance(value, str) else None
 
 
 class InjectSetting(NamedTuple):
@@ -317,35 +247,14 @@ def format_mi(amount: Fraction) -> str:
 # -- mesh-wide proxy resources (MG403(3) reads what MG406 checks) -------------------------------
 
 
-def _injector_configmap_values(res: Resource) -> Mapping[str, Any]:
-    """`istio-sidecar-injector` ConfigMap `data.values` (JSON rendered by the istiod chart)."""
-    text = _mapping(res.body.get("data")).get("values")
-    if not isinstance(text, str):
-        return {}
-    try:
-        data = json.loads(text)
-    except (ValueError, RecursionError):  # hostile nesting must not crash the run
-        return {}
-    return _mapping(data)
-
-
 def mesh_proxy_resources(inv: Inventory) -> list[Any]:
     """`global.proxy.resources` of every Helm values file, IstioOperator and injector ConfigMap.
 
     An entry is the raw value (None when the source does not set it: the chart default applies).
     An empty list means no mesh-wide input in the run.
     """
-
-    def build() -> list[Any]:
-        values = [s.values for s in inv.mesh_sources if s.values_pointer is not None]
-        values.extend(
-            _injector_configmap_values(cm)
-            for cm in inv.of_kind("", "ConfigMap")
-            if cm.name.startswith("istio-sidecar-injector")
-        )
-        return [dig(v, ("global", "proxy", "resources")) for v in values]
-
-    return inv.memo("injection:mesh-proxy-resources", build)
+    sources = inv.mesh_sources
+    return [dig(s.values, _MESH_RESOURCES) for s in sources if s.values_pointer is not None]
 
 
 def is_profile(resources: Any, profile: Mapping[str, Any]) -> bool:

@@ -1,4 +1,5 @@
-"""The resource graph behind MG601–MG605 (RULES.md §2 MG6xx): per-run indexes and semantics.
+"""The resource graph behind MG6xx (RULES.md §2 MG6xx), also read by MG3xx and MG509: per-run
+indexes and semantics.
 
 Every index is built once per run with ``Inventory.memo`` and answers one reference in O(1) (a
 wildcard host costs one probe per DNS label):
@@ -8,9 +9,12 @@ wildcard host costs one probe per DNS label):
   exported per namespace, and the private rules of the root namespace. ``destinationRule`` walks
   client namespace → service namespace → root namespace and takes the most specific host
   (``MostSpecificHostMatch``); rules of one scope and host merge (``mergeDestinationRule``).
+  This is the one DestinationRule index (MG509 looks up the endpoint picker's rules with it).
 * ServiceEntries by host (``analyzers/util/service_lookup.go: InitServiceEntryHostMap``),
   ReferenceGrants by (target namespace, from group, kind, namespace), InferencePool endpoint
   pickers (``inference_api``), every workload of the run.
+* The destinations of VirtualService routes and mirrors; pods behind a selector and their
+  effective mTLS (P6) and sidecar injection (``semantics.injection``).
 
 Nothing here raises on hostile input: every field is type-checked before use.
 """
@@ -22,26 +26,12 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from meshguard.checks._authz_shapes import (
-    decoded_list,
-    has_values,
-    match_labels_of,
-    operations_of,
-    port_values,
-    rules_of,
-    sources_of,
-    string_values,
-)
 from meshguard.inference_api import is_inference_pool, pool_view
-from meshguard.inventory import Inventory, Workload, selector_matches
-from meshguard.model import JsonPointer, Resource, Severity
+from meshguard.inventory import GATEWAY_API, NETWORKING, Inventory, Workload, selector_matches
+from meshguard.model import JsonPointer, Resource, pointer
 from meshguard.semantics import mtls
 from meshguard.semantics.hosts import is_wildcard, normalize_host
-
-NETWORKING = "networking.istio.io"
-GATEWAY_API = "gateway.networking.k8s.io"
-INJECT = "sidecar.istio.io/inject"
-REV_LABEL = "istio.io/rev"
+from meshguard.semantics.injection import sidecar_injected
 
 
 def mapping(value: Any) -> Mapping[str, Any]:
@@ -78,17 +68,13 @@ def ref(res: Resource) -> str:
     return f"{res.namespace}/{res.name}"
 
 
+def shown(values: list[str], limit: int = 3) -> str:
+    """A list in a message, cut after `limit` items: `[a, b, c, …]`."""
+    return "[" + ", ".join(values[:limit]) + (", …]" if len(values) > limit else "]")
+
+
 def domain(inv: Inventory) -> str:
     return str(inv.params.get("mesh.domain_suffix"))
-
-
-def semver(value: Any) -> tuple[int, int]:
-    """``gateway_api_version`` ("v1.2.0") as (major, minor); unreadable: (1, 2), the default."""
-    parts = str(value).lstrip("v").split(".")
-    try:
-        return int(parts[0]), int(parts[1])
-    except (IndexError, ValueError):
-        return 1, 2
 
 
 def host_keys(host: str) -> Iterator[str]:
@@ -106,9 +92,12 @@ def host_lookup(index: Mapping[str, list[Any]], host: str) -> tuple[str, list[An
 
 
 def host_namespace(inv: Inventory, host: str) -> str | None:
-    """The namespace of ``<name>.<namespace>.svc.<domain>`` (None for other hosts)."""
-    suffix = f".svc.{domain(inv)}"
-    parts = host[: -len(suffix)].split(".") if host.endswith(suffix) else []
+    """The namespace of a Service host ``<name>.<namespace>.svc.<domain>`` (None for other hosts,
+    wildcards included)."""
+    suffix = f".svc.{domain(inv)}".lower()
+    if is_wildcard(host) or not host.endswith(suffix):
+        return None
+    parts = host[: -len(suffix)].split(".")
     return parts[1] if len(parts) == 2 else None
 
 
@@ -211,6 +200,24 @@ def tls_mode(tls: Any) -> str | None:
     return mode if isinstance(mode, str) else "?"
 
 
+# -- VirtualService destinations --------------------------------------------------------------
+
+
+def vs_destinations(res: Resource) -> Iterator[tuple[JsonPointer, Mapping[str, Any]]]:
+    """(pointer, destination) of every route, mirror and mirrors destination (analyzers
+    ``virtualservice/util.go``: getRouteDestinations, getHTTPMirrorDestinations)."""
+    for section in ("http", "tcp", "tls"):
+        for i, route in items(res.spec.get(section)):
+            dests = [(pointer("route", j, "destination"), d) for j, d in items(route.get("route"))]
+            if section == "http":
+                dests.append(("/mirror", {"destination": route.get("mirror")}))
+                mirrors = items(route.get("mirrors"))
+                dests += [(pointer("mirrors", j, "destination"), d) for j, d in mirrors]
+            for tail, item in dests:
+                if isinstance(item.get("destination"), Mapping):
+                    yield pointer("spec", section, i) + tail, item["destination"]
+
+
 # -- ServiceEntries, Services, ReferenceGrants, endpoint pickers -------------------------------
 
 
@@ -301,35 +308,6 @@ def all_workloads(inv: Inventory) -> list[Workload]:
 # -- pods, sidecars and mTLS -------------------------------------------------------------------
 
 
-def injection(
-    inv: Inventory, namespace: str, labels: Mapping[str, Any], notes: Mapping[str, Any]
-) -> bool | None:
-    """Will pods with these labels get a sidecar (None: unknown)?
-
-    Istio's webhooks (``istio-discovery/templates/mutatingwebhook.yaml``): the pod label
-    ``sidecar.istio.io/inject`` (or the deprecated annotation) opts out with ``"false"``; a
-    namespace labelled ``istio-injection: enabled`` or ``istio.io/rev`` injects; any other
-    ``istio-injection`` value matches no webhook; otherwise a pod opt-in or
-    ``enableNamespacesByDefault`` decides. A namespace absent from the run counts as injected when
-    it is an ML namespace (MG407's rule: MG401 enforces its label), else unknown.
-    """
-    flag = labels.get(INJECT, notes.get(INJECT))
-    flag = str(flag).lower() if isinstance(flag, (str, bool)) else ""
-    if flag == "false":
-        return False
-    opt_in = flag == "true" or REV_LABEL in labels
-    ns = inv.get("", "Namespace", "", namespace)
-    if ns is None:
-        return True if opt_in or inv.is_ml_namespace(namespace) else None
-    if "istio-injection" in ns.labels:
-        return ns.labels.get("istio-injection") == "enabled"
-    if REV_LABEL in ns.labels:
-        return True
-    if ns.labels.get("istio.io/dataplane-mode") == "ambient":
-        return False
-    return opt_in or bool(inv.params.get("istio.enable_namespaces_by_default"))
-
-
 @dataclass(frozen=True, slots=True)
 class Pods:
     """A pod template behind a selector, or the selector itself when the run has no pod template
@@ -339,6 +317,14 @@ class Pods:
     labels: Mapping[str, Any]
     annotations: Mapping[str, Any]
     workload: Workload | None
+
+    @property
+    def pod_spec(self) -> Mapping[str, Any]:
+        return self.workload.pod_spec if self.workload is not None else {}
+
+    def injected(self, inv: Inventory) -> bool | None:
+        """``semantics.injection.sidecar_injected`` for these pods (None: unknown)."""
+        return sidecar_injected(inv, self.namespace, self.labels, self.annotations, self.pod_spec)
 
     @property
     def ref(self) -> str:
@@ -411,233 +397,3 @@ def workload_ports(inv: Inventory, pods: Pods) -> list[int]:
                 found.update(numbers(container.get("ports"), "containerPort"))
         cache[id(workload)] = sorted(found)
     return cache[id(workload)]
-
-
-# -- AuthorizationPolicy and mTLS identity (MG603) ---------------------------------------------
-
-# authorization_policy.proto: Source fields and condition keys that "require mTLS enabled".
-POSITIVE = ("principals", "namespaces", "serviceAccounts")
-NEGATIVE = ("notPrincipals", "notNamespaces", "notServiceAccounts")
-WHEN_KEYS = frozenset({"source.principal", "source.namespace", "source.serviceAccount"})
-PLAINTEXT_DENY_RULE = {"from": [{"source": {"notNamespaces": ["*"]}}]}
-
-
-@dataclass(frozen=True, slots=True)
-class MtlsUse:
-    """One mTLS-only match of a rule, and whether plaintext can still match its source/rule."""
-
-    rule: int
-    pointer: JsonPointer
-    field: str
-    values: tuple[str, ...]
-    positive: bool
-    guarded: bool  # the same source (every source, for `when`) also needs an identity
-    ports: tuple[int, ...]  # covered ports; () means every port
-
-
-def requires_identity(source: Mapping[str, Any]) -> bool:
-    """A positive mTLS-only field never matches a plaintext request, so neither does the source."""
-    return any(has_values(source, f) for f in POSITIVE)
-
-
-def mtls_uses(res: Resource) -> Iterator[MtlsUse]:
-    for i, rule, rule_ptr in rules_of(res):
-        sources = list(sources_of(rule, rule_ptr))
-        ports = _covered_ports(rule, rule_ptr)
-        every = bool(sources) and all(requires_identity(s) for s, _ in sources)
-        for src, src_ptr in sources:
-            for field in (*POSITIVE, *NEGATIVE):
-                if values := tuple(v for v, _ in string_values(src, field, src_ptr)):
-                    ptr, positive = f"{src_ptr}/{field}", field in POSITIVE
-                    yield MtlsUse(i, ptr, field, values, positive, requires_identity(src), ports)
-        for k, cond in items(rule.get("when")):
-            for field, positive in (("values", True), ("notValues", False)):
-                values = tuple(v for v, _ in string_values(cond, field, ""))
-                if cond.get("key") in WHEN_KEYS and values:
-                    ptr, name = f"{rule_ptr}/when/{k}/{field}", f"{cond['key']} {field}"
-                    yield MtlsUse(i, ptr, name, values, positive, every, ports)
-
-
-def _covered_ports(rule: Mapping[str, Any], rule_ptr: JsonPointer) -> tuple[int, ...]:
-    """``to[].operation.ports`` when every operation lists ports; () means all ports."""
-    ops = list(operations_of(rule, rule_ptr))
-    if not ops or len(ops) != len(decoded_list(rule.get("to")) or []):
-        return ()
-    values = [port_values(op, "ports") for op, _ in ops]
-    if not all(values):
-        return ()
-    return tuple(int(v) for vs in values for v in vs if v.isdigit())
-
-
-def use_severity(action: str, use: MtlsUse) -> Severity | None:
-    """DENY positive, or ALLOW negative plaintext can satisfy: error; ALLOW positive: warning,
-    except values of only ``*`` (the explicit "require mTLS" idiom). None: no finding."""
-    if action == "DENY":
-        return Severity.ERROR if use.positive else None
-    if not use.positive:
-        return None if use.guarded else Severity.ERROR
-    return None if set(use.values) == {"*"} else Severity.WARNING
-
-
-def denies_plaintext(res: Resource) -> bool:
-    """A rule ``from: [{source: {notNamespaces|notPrincipals: ["*"]}}]`` without ``to``/``when``
-    denies every plaintext request, so none can bypass the DENY policy's other rules."""
-    for _, rule, rule_ptr in rules_of(res):
-        if rule.get("to") or rule.get("when"):
-            continue
-        for src, _ in sources_of(rule, rule_ptr):
-            keys = {k for k in src if has_values(src, k)}
-            negatives = keys and keys <= {"notNamespaces", "notPrincipals"}
-            if negatives and any("*" in src[k] for k in keys):
-                return True
-    return False
-
-
-def policy_pods(inv: Inventory, res: Resource) -> tuple[list[Pods], list[tuple[JsonPointer, str]]]:
-    """Pods an AuthorizationPolicy applies to (targetRef Services, selector, its namespace, or the
-    mesh from the root namespace), and the targetRef Services absent from the run."""
-    labels = dict(match_labels_of(res.spec) or {})
-    refs = (
-        [("/spec/targetRef", res.spec["targetRef"])]
-        if isinstance(res.spec.get("targetRef"), Mapping)
-        else []
-    )
-    refs += [(f"/spec/targetRefs/{i}", r) for i, r in items(res.spec.get("targetRefs"))]
-    if refs:
-        pods: list[Pods] = []
-        missing: list[tuple[JsonPointer, str]] = []
-        for ptr, target in refs:
-            name = text(target.get("name"))
-            if target.get("kind") != "Service" or group_of(target.get("group")) != "" or not name:
-                continue
-            svc = inv.get("", "Service", res.namespace, name)
-            if svc is None:
-                missing.append((ptr, name))
-            elif selector := mapping(svc.spec.get("selector")):
-                pods.extend(pods_of(inv, res.namespace, selector))
-        return pods, missing
-    if res.namespace != inv.root_namespace or not all_workloads(inv):
-        return pods_of(inv, res.namespace, labels), []
-    mesh = [w for w in all_workloads(inv) if selector_matches(labels, w.labels)]
-    return [Pods(w.namespace, w.labels, w.annotations, w) for w in mesh], []
-
-
-Weak = tuple[Pods, int | None, mtls.EffectiveMtls]
-
-
-def first_weak(inv: Inventory, pods_list: list[Pods], ports: tuple[int, ...]) -> Weak | None:
-    """The first injected (pods, covered port) whose effective mode (P6) is not STRICT; pods
-    without a sidecar enforce no AuthorizationPolicy at all and are skipped."""
-    for pods in pods_list:
-        if injection(inv, pods.namespace, pods.labels, pods.annotations) is False:
-            continue
-        effective = effective_mtls(inv, pods)
-        candidates: list[int | None] = [*(ports or workload_ports(inv, pods))]
-        for port in candidates or [None, *sorted(effective.per_port)]:
-            if (effective.port_mode(port) if port is not None else effective.mode) != mtls.STRICT:
-                return pods, port, effective
-    return None
-
-
-# -- Gateway API listeners (MG604) -------------------------------------------------------------
-
-
-def label_selector_matches(selector: Any, labels: Mapping[str, Any]) -> bool | None:
-    """``metav1.LabelSelectorAsSelector(...).Matches``; None when the selector is invalid."""
-    match_labels = mapping(selector).get("matchLabels")
-    expressions = mapping(selector).get("matchExpressions")
-    if not isinstance(selector, Mapping) or not isinstance(match_labels or {}, Mapping):
-        return None
-    if not isinstance(expressions or [], list):
-        return None
-    if match_labels and not selector_matches(match_labels, labels):
-        return False
-    for expr in expressions or []:
-        op = mapping(expr).get("operator")
-        if op not in ("In", "NotIn", "Exists", "DoesNotExist"):
-            return None
-        key, raw = str(expr.get("key")), expr.get("values")
-        values = (
-            {str(v) for v in raw if isinstance(v, (str, int))} if isinstance(raw, list) else set()
-        )
-        value = str(labels[key]) if key in labels else None
-        if op == "Exists" and value is None or op == "DoesNotExist" and value is not None:
-            return False
-        if op == "In" and value not in values or op == "NotIn" and value in values:
-            return False
-    return True
-
-
-def listener_route_kinds(listener: Mapping[str, Any]) -> frozenset[str] | None:
-    """Route kinds a listener carries (``gatewaycommon/conversion.go:
-    GenerateGatewaySupportedKinds``); None for a protocol Istio does not map (not judged)."""
-    protocol = listener.get("protocol")
-    supported = {
-        "HTTP": {"HTTPRoute", "GRPCRoute"},
-        "HTTPS": {"HTTPRoute", "GRPCRoute"},
-        "TCP": {"TCPRoute"},
-        "UDP": {"UDPRoute"},
-        "TLS": {"TLSRoute"}
-        | ({"TCPRoute"} if mapping(listener.get("tls")).get("mode") == "Terminate" else set()),
-    }.get(protocol if isinstance(protocol, str) else "")
-    if supported is None:
-        return None
-    kinds = mapping(listener.get("allowedRoutes")).get("kinds")
-    if isinstance(kinds, list) and kinds:
-        supported &= {
-            str(k.get("kind"))
-            for _, k in items(kinds)
-            if group_of(k.get("group"), GATEWAY_API) == GATEWAY_API
-        }
-    return frozenset(supported)
-
-
-def hostnames_overlap(a: str, b: str) -> bool:
-    """``host.Name.Matches`` (Istio's parent/route hostname test): equal, or a wildcard covers the
-    other (``*.example.com`` overlaps ``a.example.com`` and ``*.a.example.com``)."""
-    a, b = a.lower(), b.lower()
-    if a == b or "*" in (a, b):
-        return True
-    return any(
-        x.startswith("*") and (y[1:] if y.startswith("*") else y).endswith(x[1:])
-        for x, y in ((a, b), (b, a))
-    )
-
-
-def listener_admits(
-    inv: Inventory, route: Resource, gateway: Resource, listener: Mapping[str, Any]
-) -> tuple[bool | None, str]:
-    """(3) namespaces, (4) kinds and protocol, (5) hostnames (``conversion.go: referenceAllowed``;
-    ``namespacesFromSelector`` adds ``kubernetes.io/metadata.name``). None: the Namespace a
-    selector needs is not in the run."""
-    name = f"listener {listener.get('name')}"
-    namespaces = mapping(mapping(listener.get("allowedRoutes")).get("namespaces"))
-    source = namespaces.get("from", "Same")
-    if source == "Same" and route.namespace != gateway.namespace:
-        return (
-            False,
-            f"{name}: allowedRoutes.namespaces.from Same excludes namespace {route.namespace}",
-        )
-    if source == "Selector" and namespaces.get("selector") is not None:
-        ns = inv.get("", "Namespace", "", route.namespace)
-        if ns is None:
-            return None, f"{name}: Namespace {route.namespace} is not in the input for the selector"
-        labels = {**ns.labels, "kubernetes.io/metadata.name": ns.name}
-        if label_selector_matches(namespaces["selector"], labels) is not True:
-            return (
-                False,
-                f"{name}: allowedRoutes selector does not select namespace {route.namespace}",
-            )
-    kinds = listener_route_kinds(listener)
-    if kinds is not None and route.kind not in kinds:
-        carried = ", ".join(sorted(kinds)) or "no route kind"
-        return (
-            False,
-            f"{name}: protocol {listener.get('protocol')} carries {carried}, not {route.kind}",
-        )
-    host = text(listener.get("hostname"))
-    raw = route.spec.get("hostnames")
-    hostnames = [h for h in raw if isinstance(h, str)] if isinstance(raw, list) else []
-    if host and hostnames and not any(hostnames_overlap(host, h) for h in hostnames):
-        return False, f"{name}: hostname {host} matches none of {', '.join(hostnames)}"
-    return True, ""

@@ -19,15 +19,17 @@ write), so MG301/MG303/MG304 report each level once however many (subset, port) 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from meshguard.model import JsonPointer, Resource, pointer
+from meshguard.checks._refs import service_entries
+from meshguard.model import Finding, Fix, JsonPointer, Resource, Safety, Severity, pointer
 from meshguard.registry import RuleContext
 from meshguard.semantics.hosts import is_wildcard, normalize_host
+from meshguard.semantics.injection import sidecar_injected
 from meshguard.semantics.protocols import KNOWN, SNIFFED, port_protocol
-from meshguard.semantics.retryon import parse_istio_version
+from meshguard.semantics.retryon import istio_version
 
 BLOCKS = ("connectionPool", "outlierDetection", "loadBalancer", "tls")
 EXTRAS = ("tunnel", "proxyProtocol", "retryBudget")  # dropped by shadowCopyPortTrafficPolicy
@@ -35,8 +37,6 @@ MESH_DEFAULT_SINCE = (1, 31)  # istio 79bca08e748, first tagged 1.31.0-alpha.0
 # istio pkg/config/protocol/instance.go: IsHTTP (ports the mesh h2UpgradePolicy applies to)
 HTTP_PROTOCOLS = frozenset({"http", "http2", "http_proxy", "grpc", "grpc-web"})
 INFERENCE_POOL_LABEL = "istio.io/inferencepool-name"  # gateway/inferencepool_collection.go
-INJECT_KEY = "sidecar.istio.io/inject"
-NETWORKING = "networking.istio.io"
 
 # Fields of one message that cannot be combined (proto `oneof`s and pairs rejected together by
 # validation.go / agent.ValidateTLS); a child that sets one member does not "lose" the others.
@@ -295,14 +295,41 @@ def _leaves(value: Mapping[str, Any], prefix: str) -> list[str]:
     return out
 
 
+# -- findings ------------------------------------------------------------------------------
+
+
+def emit(
+    ctx: RuleContext,
+    ptr: JsonPointer,
+    message: str,
+    severity: Severity,
+    title: str = "",
+    ops: Iterable[Mapping[str, Any]] = (),
+    safety: Safety = Safety.UNSAFE,
+) -> Finding:
+    """A finding whose fix (when `title` is given) is the RFC 6902 `ops`."""
+    fix = Fix(title, tuple(ops), safety=safety) if title else None
+    return ctx.finding(ptr, message, severity=severity, fix=fix)
+
+
+def set_op(ptr: JsonPointer, parent: Mapping[str, Any], key: str, value: Any) -> dict[str, Any]:
+    """Set `key` of the mapping at `ptr` (`parent`); an empty key replaces `ptr` itself."""
+    path = f"{ptr}/{key}" if key else ptr
+    return {"op": "replace" if key in parent or not key else "add", "path": path, "value": value}
+
+
+def block_subject(res: Resource, decision: Decision) -> tuple[str, str]:
+    """(pointer, subject) of the block a decision is about."""
+    block, label = decision.name, decision.level.label
+    if decision.from_mesh:
+        subject = f"mesh defaultTrafficPolicy.{block} inherited by {label}"
+        return location(res, decision.level), subject
+    if decision.block_pointer is not None:
+        return decision.block_pointer, f"{label} {block}"
+    return location(res, decision.level), f"{label} policy"
+
+
 # -- parameters and mesh config --------------------------------------------------------------
-
-
-def istio_version(ctx: RuleContext) -> tuple[int, int]:
-    try:
-        return parse_istio_version(str(ctx.params.get("istio_version")))
-    except ValueError:
-        return (1, 28)
 
 
 def profile(ctx: RuleContext, name: str) -> Mapping[str, Any]:
@@ -310,20 +337,11 @@ def profile(ctx: RuleContext, name: str) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
 
 
-def mesh_value(ctx: RuleContext, *path: str) -> Any:
-    """A meshConfig setting from the first mesh source (Helm values, IstioOperator, ConfigMap)."""
-    for source in ctx.inventory.mesh_sources:
-        value = dig(source.mesh, *path)
-        if value is not None:
-            return value
-    return None
-
-
 def mesh_default_block(ctx: RuleContext, block: str) -> Mapping[str, Any] | None:
     """`meshConfig.defaultTrafficPolicy.<block>`, only where istiod applies it (Istio ≥ 1.31)."""
-    if istio_version(ctx) < MESH_DEFAULT_SINCE:
+    if istio_version(ctx.params) < MESH_DEFAULT_SINCE:
         return None
-    return mapping(mesh_value(ctx, "defaultTrafficPolicy", block))
+    return mapping(ctx.inventory.mesh_value("defaultTrafficPolicy", block))
 
 
 # -- the destination behind a DestinationRule ------------------------------------------------
@@ -382,10 +400,10 @@ def _resolve(host: str, ctx: RuleContext) -> Target:
         inference = not shadow and host in ctx.inventory.inference_hosts
         outside = _service_outside_mesh(ctx, service)
         return Target(host, service, None, ports, outside, inference, _single_replica(ctx, service))
-    entry = ctx.inventory.memo("resilience:service-entries", lambda: _entries_by_host(ctx))
-    found = entry.get(host)
-    if found is None:
+    entries = service_entries(ctx.inventory).get(host)
+    if not entries:
         return Target(host, None, None, (), None, False, False)
+    found = entries[0]
     outside = True if found.spec.get("location", "MESH_EXTERNAL") != "MESH_INTERNAL" else None
     return Target(
         host, None, found, _ports(found, "number", _entry_protocol), outside, False, False
@@ -409,16 +427,6 @@ def _owned_by_pool(service: Resource) -> bool:
     return any(isinstance(o, Mapping) and o.get("kind") == "InferencePool" for o in _list(owners))
 
 
-def _entries_by_host(ctx: RuleContext) -> dict[str, Resource]:
-    domain = str(ctx.params.get("mesh.domain_suffix"))
-    index: dict[str, Resource] = {}
-    for entry in ctx.inventory.of_kind(NETWORKING, "ServiceEntry"):
-        for host in _list(entry.spec.get("hosts")):
-            if isinstance(host, str):
-                index.setdefault(normalize_host(host, entry.namespace, domain), entry)
-    return index
-
-
 def _entry_protocol(port: Mapping[str, Any]) -> str:
     """ServiceEntry ports name their protocol (`HTTP`, `GRPC`); `protocol.Parse` ignores case."""
     protocol = str(port.get("protocol") or "").lower()
@@ -432,35 +440,14 @@ def _service_outside_mesh(ctx: RuleContext, service: Resource) -> bool | None:
     selector = mapping(service.spec.get("selector"))
     if not selector:
         return None
+    inv = ctx.inventory
     states = {
-        _has_sidecar(ctx, w) for w in ctx.inventory.workloads_selected(service.namespace, selector)
+        sidecar_injected(inv, w.namespace, w.labels, w.annotations, w.pod_spec)
+        for w in inv.workloads_selected(service.namespace, selector)
     }
     if not states or (None in states and True not in states):
         return None
     return True not in states
-
-
-def _has_sidecar(ctx: RuleContext, workload: Any) -> bool | None:
-    """Sidecar injection of a pod template under Istio's default webhooks (None: unknown).
-
-    `istio-injection: disabled` and ambient namespaces never get one; otherwise a namespace label
-    (`istio-injection: enabled`, `istio.io/rev`) or the pod label `sidecar.istio.io/inject: "true"`
-    injects, and `"false"` on the pod opts out (`manifests/.../templates/mutatingwebhook.yaml`).
-    """
-    flag = workload.labels.get(INJECT_KEY, workload.annotations.get(INJECT_KEY, ""))
-    pod_flag = str(flag).lower()
-    if pod_flag == "false":
-        return False
-    namespace = ctx.inventory.get("", "Namespace", "", workload.namespace)
-    if namespace is None:
-        return True if pod_flag == "true" else None
-    labels = namespace.labels
-    injection = labels.get("istio-injection")
-    if injection == "disabled" or labels.get("istio.io/dataplane-mode") == "ambient":
-        return False
-    if injection == "enabled" or "istio.io/rev" in labels or pod_flag == "true":
-        return True
-    return bool(ctx.params.get("istio.enable_namespaces_by_default"))
 
 
 _REPLICATED = frozenset({"Deployment", "StatefulSet", "ReplicaSet", "ReplicationController"})

@@ -19,6 +19,7 @@ from meshguard.checks._authz_shapes import (
     DENY,
     OPERATION_FIELDS,
     SOURCE_FIELDS,
+    TEMPLATES_SINCE,
     action_of,
     add_ports_ops,
     decoded_list,
@@ -43,10 +44,9 @@ from meshguard.checks._authz_shapes import (
 from meshguard.model import Finding, Fix, JsonPointer, Resource, Safety, Severity
 from meshguard.registry import RuleContext, check
 from meshguard.semantics.paths import ap_path_literal_star, ap_path_matches, ap_path_template_error
-from meshguard.semantics.retryon import parse_istio_version
+from meshguard.semantics.retryon import istio_version
 
 SPIFFE_PREFIX = "spiffe://"  # istio pkg/spiffe: URIPrefix, prepended by generator.go
-TEMPLATES_SINCE = (1, 22)  # istio 6f0f9139d77 (#50365) added {*}/{**}; first tag 1.22.0
 MODEL_MANAGEMENT_PATHS = ("/v2/repository/models/x/load", "/v2/repository/models/x/unload")
 CATCH_ALL_PATHS = frozenset({"*", "/*", "/v2/*", "/v2/repository*", "/v2/repository/*"})
 _NEGATIVE_SOURCE = (
@@ -313,7 +313,7 @@ def authz_value_never_matches(res: Resource, ctx: RuleContext) -> Iterator[Findi
     prepends `spiffe://`; methods: `matcher/header.go: HeaderMatcher` (exact, case-sensitive).
     """
     action = action_of(res.spec)
-    version = _istio_version(ctx)
+    version = istio_version(ctx.params)
     for _i, rule, rule_ptr in rules_of(res):
         for src, src_ptr in sources_of(rule, rule_ptr):
             yield from _principal_findings(ctx, src, src_ptr)
@@ -348,13 +348,6 @@ def _never_matches_severity(action: str, field: str) -> Severity:
     negative = field.startswith("not")
     hole = action in (DENY, CUSTOM) if not negative else action == ALLOW
     return Severity.ERROR if hole else Severity.WARNING
-
-
-def _istio_version(ctx: RuleContext) -> tuple[int, int]:
-    try:
-        return parse_istio_version(str(ctx.params.get("istio_version")))
-    except ValueError:
-        return TEMPLATES_SINCE
 
 
 def _path_findings(

@@ -1,24 +1,29 @@
 """MG501–MG505: Gateway listeners and HTTPRoute/GRPCRoute fields that Gateway API and Istio read
 differently from what the author wrote.
 
-Parent resolution (RULES.md MG5xx preamble): a `parentRefs[]` entry defaults to group
-`gateway.networking.k8s.io`, kind `Gateway` and the route's namespace; it is an *Istio parent*
-when that Gateway is in the run and its class controller is `istio.io/gateway-controller` (the
-GatewayClass in the run decides, else Istio's built-in class names,
-`gatewaycommon/classinfo.go`). A parent absent from the run is no parent here: MG604 reports it.
-
-`class_controller`, `parent_gateways`, `parent_controllers` and `has_istio_parent` are public so
-MG509 and MG604 can ask the same question the same way.
+Parents, class controllers and the routes of a Gateway are resolved by `meshguard.gateway_api`
+(RULES.md MG5xx preamble), the same way MG509 and MG604 resolve them.
 """
 
 from __future__ import annotations
 
 import copy
 import re
-from collections import defaultdict
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from meshguard.gateway_api import (
+    GKE_CONTROLLER,
+    ISTIO_CONTROLLERS,
+    ISTIO_GATEWAY_CONTROLLER,
+    MESH_CONTROLLERS,
+    class_controller,
+    gateway_api_version,
+    has_istio_parent,
+    parent_controllers,
+    ref_selects_listener,
+    routes_by_parent,
+)
 from meshguard.inference_api import POOL_GROUP_V1, POOL_GROUPS, POOL_KIND, find_pool
 from meshguard.inference_api import istio_pool_group as _istio_pool_group
 from meshguard.inventory import Inventory
@@ -29,90 +34,14 @@ from meshguard.semantics.durations import gateway_duration_ns
 from meshguard.semantics.hosts import service_host
 from meshguard.semantics.paths import exact_path_matches, gateway_prefix_matches, regex_full_match
 from meshguard.semantics.protocols import port_protocol
-from meshguard.semantics.retryon import parse_istio_version
+from meshguard.semantics.retryon import istio_version
 
-GATEWAY_API = "gateway.networking.k8s.io"
-ISTIO_GATEWAY_CONTROLLER = "istio.io/gateway-controller"
-_MESH_CONTROLLERS = frozenset({"istio.io/mesh-controller", "istio.io/eastwest-controller"})
-# istio pilot/pkg/config/kube/gatewaycommon/classinfo.go GetBuiltinGatewayClasses; constants.go
-_BUILTIN_CLASSES = {
-    "istio": ISTIO_GATEWAY_CONTROLLER,
-    "istio-waypoint": "istio.io/mesh-controller",
-    "istio-east-west": "istio.io/eastwest-controller",
-    "istio-remote": "istio.io/unmanaged-gateway",
-}
-# Controllers whose listeners go through conversion.go listenerProtocolToIstio.
-_ISTIO_CONTROLLERS = frozenset({ISTIO_GATEWAY_CONTROLLER, *_MESH_CONTROLLERS})
-_GKE_CONTROLLER = "networking.gke.io/gateway"
 # gwapi apis/v1/gateway_types.go ProtocolType constants (core and extended).
 _PROTOCOLS = ("HTTP", "HTTPS", "TLS", "TCP", "UDP")
 # Spellings of "gRPC/HTTP2 over this port" that belong on an HTTP(S) listener (MG501 fix).
 _H2_SPELLINGS = frozenset({"grpc", "grpcs", "grpc-web", "http2", "h2", "h2c"})
 _KSERVE_V1_MODEL = re.compile(r"/v1/models/([^/:]+)/?")
-_ROUTE_KINDS = ("HTTPRoute", "GRPCRoute")
 _Items = list[tuple[int, Mapping[str, Any]]]  # (index, mapping) of a list field
-_ByParent = dict[tuple[str, str], list[tuple[Resource, Mapping[str, Any]]]]
-
-
-# -- shared: classes, parents, versions ------------------------------------------------------
-
-
-def class_controller(gateway: Resource, inventory: Inventory) -> str | None:
-    """controllerName of a Gateway's class: the GatewayClass in the run, else a built-in name."""
-    name = gateway.spec.get("gatewayClassName")
-    if not isinstance(name, str):
-        return None
-    gateway_class = inventory.get(GATEWAY_API, "GatewayClass", "", name)
-    if gateway_class is not None:
-        controller = gateway_class.spec.get("controllerName")
-        return controller if isinstance(controller, str) else None
-    if name.startswith("gke-l7-"):
-        return _GKE_CONTROLLER
-    return _BUILTIN_CLASSES.get(name)
-
-
-def _gateway_refs(route: Resource) -> Iterator[tuple[int, Mapping[str, Any], str, str]]:
-    """(index, parentRef, namespace, name) of parentRefs naming a Gateway, with CRD defaults."""
-    for i, ref in _items(route.spec.get("parentRefs")):
-        name, namespace = ref.get("name"), ref.get("namespace") or route.namespace
-        group_kind = (ref.get("group", GATEWAY_API), ref.get("kind", "Gateway"))
-        if (
-            group_kind == (GATEWAY_API, "Gateway")
-            and isinstance(name, str)
-            and isinstance(namespace, str)
-        ):
-            yield i, ref, namespace, name
-
-
-def parent_gateways(route: Resource, inventory: Inventory) -> list[tuple[int, Resource]]:
-    """(parentRefs index, Gateway) for every parentRef that resolves to a Gateway in the run."""
-    found = (
-        (i, inventory.get(GATEWAY_API, "Gateway", ns, n)) for i, _, ns, n in _gateway_refs(route)
-    )
-    return [(i, gateway) for i, gateway in found if gateway is not None]
-
-
-def parent_controllers(route: Resource, inventory: Inventory) -> set[str]:
-    return {
-        c for _, g in parent_gateways(route, inventory) if (c := class_controller(g, inventory))
-    }
-
-
-def has_istio_parent(route: Resource, inventory: Inventory) -> bool:
-    return ISTIO_GATEWAY_CONTROLLER in parent_controllers(route, inventory)
-
-
-def _semver(text: Any) -> tuple[int, int, int]:
-    """`gateway_api_version` ("v1.2.0") as a tuple; the schema enforces the pattern."""
-    numbers = [int(p) for p in re.findall(r"\d+", str(text))[:3]] + [0, 0, 0]
-    return numbers[0], numbers[1], numbers[2]
-
-
-def _istio_version(ctx: RuleContext) -> tuple[int, int]:
-    try:
-        return parse_istio_version(str(ctx.params.get("istio_version")))
-    except ValueError:
-        return (1, 28)
 
 
 def _int(value: Any) -> int | None:
@@ -159,14 +88,14 @@ def _protocol_finding(
 ) -> Finding | None:
     name = listener.get("name", "")
     where = base + "/protocol"
-    if protocol == "UDP" and controller in _ISTIO_CONTROLLERS:
+    if protocol == "UDP" and controller in ISTIO_CONTROLLERS:
         return ctx.finding(
             where, f'listener "{name}" protocol "UDP" is unsupported by istio ({controller})'
         )
     if protocol in _PROTOCOLS or "/" in protocol:
         return None
     if protocol == "HBONE":
-        if controller in _MESH_CONTROLLERS:
+        if controller in MESH_CONTROLLERS:
             return None
         return ctx.finding(
             where,
@@ -224,7 +153,7 @@ def _shared_h2c_listeners(
 ) -> Iterator[Finding]:
     """(4) gRPC and REST inference routes on one plaintext HTTP port rely on h2c there, which
     Gateway API leaves implementation-specific ("MUST be clearly documented")."""
-    attached = _routes_by_parent(ctx.inventory).get((gateway.namespace, gateway.name), [])
+    attached = routes_by_parent(ctx.inventory).get((gateway.namespace, gateway.name), [])
     if not any(_route_is_inference(r, ctx) for r, _ in attached):
         return
     by_index = dict(listeners)
@@ -252,20 +181,6 @@ def _shared_h2c_listeners(
         )
 
 
-def _routes_by_parent(inventory: Inventory) -> _ByParent:
-    """Routes (HTTPRoute, GRPCRoute) by the Gateway they name: built once per run."""
-
-    def build() -> _ByParent:
-        index: _ByParent = defaultdict(list)
-        for kind in _ROUTE_KINDS:
-            for route in inventory.of_kind(GATEWAY_API, kind):
-                for _, ref, namespace, name in _gateway_refs(route):
-                    index[(namespace, name)].append((route, ref))
-        return dict(index)
-
-    return inventory.memo("gateway:routes-by-parent", build)
-
-
 def _target_listeners(
     gateway: Resource, route: Resource, ref: Mapping[str, Any], listeners: _Items
 ) -> list[int]:
@@ -274,9 +189,7 @@ def _target_listeners(
     for i, listener in listeners:
         if listener.get("protocol") not in ("HTTP", "HTTPS"):
             continue
-        if "sectionName" in ref and ref.get("sectionName") != listener.get("name"):
-            continue
-        if "port" in ref and ref.get("port") != listener.get("port"):
+        if not ref_selects_listener(ref, listener):
             continue
         allowed = listener.get("allowedRoutes")
         namespaces = allowed.get("namespaces") if isinstance(allowed, Mapping) else None
@@ -392,7 +305,7 @@ def route_timeouts_invalid_or_mismapped(res: Resource, ctx: RuleContext) -> Iter
     from v1.0.0); Istio makes a non-zero `backendRequest` the whole route timeout when the rule has
     no `retry` (`istio conversion.go`); GKE classes do not support `timeouts`."""
     controllers = parent_controllers(res, ctx.inventory)
-    version = _semver(ctx.params.get("gateway_api_version"))
+    version = gateway_api_version(ctx.params)
     channel = ctx.params.get("gateway_api_channel")
     for route in routes_of(res, _domain(ctx)):
         timeouts = route.field("timeouts")
@@ -405,7 +318,7 @@ def route_timeouts_invalid_or_mismapped(res: Resource, ctx: RuleContext) -> Iter
                 f"v{'.'.join(map(str, version))}: pruned or rejected",
                 severity=Severity.WARNING,
             )
-        if controllers & {_GKE_CONTROLLER}:
+        if controllers & {GKE_CONTROLLER}:
             yield ctx.finding(
                 timeouts.pointer,
                 "timeouts is not supported by gke gateway classes",
@@ -454,7 +367,7 @@ def experimental_route_field_or_bad_retry(res: Resource, ctx: RuleContext) -> It
     """`retry` and `sessionPersistence` are `<gateway:experimental>` (`gwapi httproute_types.go`);
     codes are 400–599 and, from v1.6.0, attempts ≥ 1; Istio defaults attempts to 2 and clears
     retryOn for 0 (`istio conversion.go`)."""
-    version = _semver(ctx.params.get("gateway_api_version"))
+    version = gateway_api_version(ctx.params)
     channel = ctx.params.get("gateway_api_channel")
     istio = has_istio_parent(res, ctx.inventory)
     for i, rule in _items(res.spec.get("rules")):
@@ -522,7 +435,7 @@ def backend_ref_to_pool_or_service_invalid(res: Resource, ctx: RuleContext) -> I
     group per release (`istio gvk/resources.gen.go`: none < 1.27, x-k8s.io 1.27, k8s.io ≥ 1.28) and
     rejects a dotted pool name (`istio conversion.go: buildDestination`)."""
     istio = has_istio_parent(res, ctx.inventory)
-    version = _istio_version(ctx)
+    version = istio_version(ctx.params)
     for i, rule in _items(res.spec.get("rules")):
         for j, ref in _items(rule.get("backendRefs")):
             base = pointer("spec", "rules", i, "backendRefs", j)

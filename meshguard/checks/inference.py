@@ -15,7 +15,7 @@ from typing import Any
 
 from meshguard.checks import _inference_epp, _inference_mesh
 from meshguard.checks import _inference_objectives as _objectives
-from meshguard.checks._inference_mesh import gie_version, istio_version, mapping
+from meshguard.checks._inference_mesh import gie_version, mapping
 from meshguard.inference_api import (
     APP_PROTOCOLS,
     DEFAULT_EPP_PORT,
@@ -31,8 +31,10 @@ from meshguard.inference_api import (
     istio_pool_group,
     pool_view,
 )
+from meshguard.inventory import GATEWAY_API, NETWORKING
 from meshguard.model import Finding, Fix, Resource, Safety, Severity, pointer
 from meshguard.registry import RuleContext, check
+from meshguard.semantics.retryon import istio_version
 
 Op = Mapping[str, Any]
 _V1_API_VERSION = f"{POOL_GROUP_V1}/v1"
@@ -138,7 +140,7 @@ def _picker_of(ref: Mapping[str, Any]) -> dict[str, Any]:
 
 def _alpha_pool(res: Resource, ctx: RuleContext) -> Finding:
     """MG506(3): every v1alpha2 pool, with the whole conversion as an unsafe fix."""
-    istio = istio_version(ctx)
+    istio = istio_version(ctx.params)
     fix = None
     if istio_pool_group(istio) != res.group:  # Istio 1.27 resolves only v1alpha2 pools
         ops = _pool_to_v1(res.spec)
@@ -393,9 +395,9 @@ def istio_not_prepared_for_inference_pool(res: Resource, ctx: RuleContext) -> It
     config/charts/inferencepool/templates/istio.yaml` (the SIMPLE DestinationRule). Details in
     `_inference_mesh` (1) and `_inference_epp` (2).
     """
-    if res.group == _inference_mesh.GATEWAY_API and res.kind == "HTTPRoute":
+    if res.group == GATEWAY_API and res.kind == "HTTPRoute":
         yield from _inference_mesh.route_unresolved(res, ctx)
-    elif res.group == _inference_epp.NETWORKING and res.kind == "DestinationRule":
+    elif res.group == NETWORKING and res.kind == "DestinationRule":
         yield from _inference_epp.dr_tls_wrong(res, ctx)
     elif res.group in POOL_GROUPS and res.kind == POOL_KIND:
         yield from _inference_epp.pool_without_dr(res, ctx)

@@ -3,7 +3,8 @@
 Webhook selectors: ``istio manifests/charts/istio-control/istio-discovery/templates/
 mutatingwebhook.yaml``; the per-pod decision: ``pkg/kube/inject/inject.go: injectRequired``;
 proxy resources: ``files/injection-template.yaml`` (``define "resources"``); annotation scopes:
-``istio-api annotation/annotations.yaml``. Shared data lives in ``_pod_annotations``.
+``istio-api annotation/annotations.yaml``. Shared data lives in ``_pod_annotations``, the webhook
+selectors in ``semantics.injection``.
 """
 
 from __future__ import annotations
@@ -18,6 +19,15 @@ from meshguard.checks._pod_annotations import PodTemplate
 from meshguard.inventory import Workload
 from meshguard.model import Finding, Fix, JsonPointer, Resource, Safety, Severity, pointer
 from meshguard.registry import RuleContext, check
+from meshguard.semantics.injection import (
+    DATAPLANE_LABEL,
+    INJECT,
+    INJECTION_LABEL,
+    REV_LABEL,
+    as_text,
+    installed_revisions,
+    webhook_selects,
+)
 from meshguard.semantics.quantity import parse_quantity, quantity_error, quantity_suffix
 
 LABELS_PTR = "/metadata/labels"
@@ -50,18 +60,18 @@ def _label_ptr(key: str) -> JsonPointer:
 
 def _namespace_issues(res: Resource, ctx: RuleContext) -> list[_Issue]:
     labels, ns = res.labels, res.name
-    if pa.INJECTION_LABEL in labels:
+    if INJECTION_LABEL in labels:
         return _injection_label_issues(ns, labels)
-    if pa.REV_LABEL in labels:
-        rev, revisions = labels[pa.REV_LABEL], _revisions(ctx)
-        if pa.as_text(rev) in revisions:
+    if REV_LABEL in labels:
+        rev, revisions = labels[REV_LABEL], installed_revisions(ctx.params)
+        if as_text(rev) in revisions:
             return []
         message = (
             f"istio.io/rev {pa.shown(rev)} on ML namespace {ns} is not an installed revision "
             f"({', '.join(revisions)})"
         )
-        return [_Issue(_label_ptr(pa.REV_LABEL), message, Severity.WARNING)]
-    if labels.get(pa.DATAPLANE_LABEL) == "ambient":
+        return [_Issue(_label_ptr(REV_LABEL), message, Severity.WARNING)]
+    if labels.get(DATAPLANE_LABEL) == "ambient":
         return []
     if ctx.params.get("istio.enable_namespaces_by_default"):
         return []  # the `auto.` webhook injects unlabelled namespaces
@@ -70,9 +80,9 @@ def _namespace_issues(res: Resource, ctx: RuleContext) -> list[_Issue]:
 
 def _injection_label_issues(ns: str, labels: Mapping[str, Any]) -> list[_Issue]:
     """(2)-(4): `istio-injection` is set; it also overrides any revision label."""
-    injection = labels[pa.INJECTION_LABEL]
-    ambient = labels.get(pa.DATAPLANE_LABEL) == "ambient"
-    ptr, shown = _label_ptr(pa.INJECTION_LABEL), pa.shown(injection)
+    injection = labels[INJECTION_LABEL]
+    ambient = labels.get(DATAPLANE_LABEL) == "ambient"
+    ptr, shown = _label_ptr(INJECTION_LABEL), pa.shown(injection)
     issues = []
     if not isinstance(injection, str):
         message = (
@@ -89,9 +99,9 @@ def _injection_label_issues(ns: str, labels: Mapping[str, Any]) -> list[_Issue]:
     elif injection == "disabled" and not ambient:
         message = f"ML namespace {ns} disables sidecar injection (istio-injection: disabled)"
         issues.append(_Issue(ptr, message, Severity.ERROR))
-    ignored = [pa.REV_LABEL] if pa.REV_LABEL in labels else []
+    ignored = [REV_LABEL] if REV_LABEL in labels else []
     if ambient and injection == "enabled":
-        ignored.append(pa.DATAPLANE_LABEL)
+        ignored.append(DATAPLANE_LABEL)
     for other in ignored:
         message = (
             f"ML namespace {ns} has both istio-injection: {shown} and {other}: "
@@ -119,27 +129,19 @@ def _unlabelled_namespace(res: Resource, ctx: RuleContext) -> _Issue:
 
 
 def _opts_in(workload: Workload) -> bool:
-    """Pod labels the `object.`/`rev.object.` webhooks select on."""
-    labels = pa.pod_labels(workload)
-    inject = pa.as_text(labels.get(pa.INJECT))
-    return inject == "true" or (pa.REV_LABEL in labels and inject != "false")
-
-
-def _revisions(ctx: RuleContext) -> list[str]:
-    raw = ctx.params.get("istio_revisions")
-    revisions = [r for r in raw if isinstance(r, str)] if isinstance(raw, list) else []
-    return revisions or ["default"]
+    """The `object.`/`rev.object.` webhooks select the pods by their own labels."""
+    return webhook_selects({}, pa.pod_labels(workload), False)
 
 
 def _namespace_fix(res: Resource, ctx: RuleContext) -> Fix | None:
     """One label per namespace: istio-injection: enabled, or istio.io/rev: <first revision>."""
     meta, labels = res.body.get("metadata"), res.labels
-    if not isinstance(meta, Mapping) or labels.get(pa.DATAPLANE_LABEL) == "ambient":
+    if not isinstance(meta, Mapping) or labels.get(DATAPLANE_LABEL) == "ambient":
         return None  # ambient and sidecar labels together: which data plane is meant is a guess
     if ctx.params.get("injection_label") == "rev":
-        key, value, other = pa.REV_LABEL, _revisions(ctx)[0], pa.INJECTION_LABEL
+        key, value, other = REV_LABEL, installed_revisions(ctx.params)[0], INJECTION_LABEL
     else:
-        key, value, other = pa.INJECTION_LABEL, "enabled", pa.REV_LABEL
+        key, value, other = INJECTION_LABEL, "enabled", REV_LABEL
     raw = meta.get("labels")
     ops: list[Mapping[str, Any]] = []
     if raw is None:
@@ -154,7 +156,7 @@ def _namespace_fix(res: Resource, ctx: RuleContext) -> Fix | None:
         return None
     title = f"set label {key}: {value}" + (f" and remove {other}" if other in labels else "")
     # Dropping an ignored istio.io/rev next to istio-injection: enabled changes nothing.
-    unchanged = labels.get(pa.INJECTION_LABEL) == "enabled" and key == pa.INJECTION_LABEL
+    unchanged = labels.get(INJECTION_LABEL) == "enabled" and key == INJECTION_LABEL
     return Fix(title, tuple(ops), safety=Safety.SAFE if unchanged else Safety.UNSAFE)
 
 
@@ -179,15 +181,13 @@ def pod_opts_out_of_injection(res: Resource, ctx: RuleContext) -> Iterator[Findi
 def _non_string_inject(tpl: PodTemplate, ctx: RuleContext) -> Iterator[Finding]:
     """Labels and annotations decode into map[string]string: a YAML boolean rejects the object."""
     for where, values in (("label", tpl.labels), ("annotation", tpl.annotations)):
-        value = values.get(pa.INJECT)
+        value = values.get(INJECT)
         if value is None or isinstance(value, str):
             continue  # a YAML null decodes as "" and is not rejected
-        ptr = (
-            tpl.label_pointer(pa.INJECT) if where == "label" else tpl.annotation_pointer(pa.INJECT)
-        )
-        text = pa.as_text(value)
+        ptr = tpl.label_pointer(INJECT) if where == "label" else tpl.annotation_pointer(INJECT)
+        text = as_text(value)
         message = (
-            f"{where} {pa.INJECT} on {tpl.ref} is a YAML {pa.yaml_type(value)} ({text or '…'}), "
+            f"{where} {INJECT} on {tpl.ref} is a YAML {pa.yaml_type(value)} ({text or '…'}), "
             "not a string: the API server rejects the object"
         )
         fix = Fix.replace(ptr, text, f'quote the value: "{text}"') if text is not None else None
@@ -201,36 +201,36 @@ def _inject_opt_out(tpl: PodTemplate, ctx: RuleContext) -> Iterator[Finding]:
     if tpl.resource.kind in pa.BATCH_KINDS or tpl.workload.owner_kind in pa.BATCH_KINDS:
         return  # batch/training opt-outs are MG407's fallback (RULES.md MG402(1))
     message = (
-        f'{tpl.ref} opts out of sidecar injection ({setting.where} {pa.INJECT}: "false") '
+        f'{tpl.ref} opts out of sidecar injection ({setting.where} {INJECT}: "false") '
         f"in ML namespace {tpl.resource.namespace}"
     )
     yield ctx.finding(setting.pointer, message, severity=Severity.WARNING)
 
 
 def _deprecated_inject_annotation(tpl: PodTemplate, ctx: RuleContext) -> Iterator[Finding]:
-    if pa.INJECT not in tpl.annotations:
+    if INJECT not in tpl.annotations:
         return
-    value, ptr = tpl.annotations[pa.INJECT], tpl.annotation_pointer(pa.INJECT)
+    value, ptr = tpl.annotations[INJECT], tpl.annotation_pointer(INJECT)
     fix = None
-    if pa.INJECT in tpl.labels:
+    if INJECT in tpl.labels:
         message = (
-            f"deprecated annotation {pa.INJECT}: {pa.shown(value)} on {tpl.ref} is ignored: "
-            f"the label {pa.INJECT}: {pa.shown(tpl.labels[pa.INJECT])} takes precedence"
+            f"deprecated annotation {INJECT}: {pa.shown(value)} on {tpl.ref} is ignored: "
+            f"the label {INJECT}: {pa.shown(tpl.labels[INJECT])} takes precedence"
         )
         fix = Fix.remove(ptr, "remove the ignored annotation")
     else:
         message = (
-            f"deprecated annotation {pa.INJECT}: {pa.shown(value)} on {tpl.ref}: the injection "
+            f"deprecated annotation {INJECT}: {pa.shown(value)} on {tpl.ref}: the injection "
             "webhook objectSelector only sees the label"
         )
         adds = None
         if isinstance(value, str):
-            adds = tpl.add_ops("labels", {pa.INJECT: value}, [pa.INJECT])
+            adds = tpl.add_ops("labels", {INJECT: value}, [INJECT])
         if adds is not None and pa.is_label_value(value):
             ops = (*adds, {"op": "remove", "path": ptr})
             # Without a namespace label only the label (object. webhook) selects the pod.
             safety = Safety.UNSAFE if value == "true" else Safety.SAFE
-            fix = Fix(f'move it to label {pa.INJECT}: "{value}"', ops, safety=safety)
+            fix = Fix(f'move it to label {INJECT}: "{value}"', ops, safety=safety)
     yield ctx.finding(ptr, message, severity=Severity.INFO, fix=fix)
 
 
@@ -320,9 +320,9 @@ def sidecar_resource_value_invalid(res: Resource, ctx: RuleContext) -> Iterator[
     """The injector parses the annotations with resource.ParseQuantity (inject/validate.go
     validateResourceQuantity) and the API server validates the injected container afterwards."""
     if res.kind in ("IstioHelmValues", "IstioOperator"):
-        for source in ctx.inventory.mesh_sources:
-            if source.resource is res and source.values_pointer is not None:
-                yield from _check_values(pa.helm_values(source), ctx)
+        source = ctx.inventory.mesh_source_of(res)
+        if source is not None and source.values_pointer is not None:
+            yield from _check_values(pa.helm_values(source), ctx)
         return
     for tpl in pa.pod_templates(res, ctx.inventory):
         yield from _check_values(pa.annotation_values(tpl), ctx)
@@ -354,7 +354,7 @@ def _parse_value(value: pa.ResourceValue, ctx: RuleContext) -> Generator[Finding
     raw = value.raw
     if value.annotation and raw is not None and not isinstance(raw, str):
         number = pa.yaml_type(raw) == "number"
-        text = pa.as_text(raw)
+        text = as_text(raw)
         message = (
             f"{value.name} value {text or '…'} is a YAML {pa.yaml_type(raw)}, not a string: "
             "the API server rejects the object"
@@ -400,7 +400,7 @@ def _value_range(item: pa.ParsedValue, parsed: _Pairs, ctx: RuleContext) -> Iter
 def _milli_fix(item: pa.ParsedValue, parsed: _Pairs, ctx: RuleContext) -> Fix | None:
     """`256m` -> `256Mi` when the number is at least 1, the profile writes Mi, and no inversion."""
     value, number = item.value, item.text[:-1]
-    wanted = pa.as_text(pa.dig(_profile(ctx), (value.section, "memory")))
+    wanted = as_text(pa.dig(_profile(ctx), (value.section, "memory")))
     if wanted is None or not wanted.endswith("Mi"):
         return None
     try:

@@ -11,11 +11,12 @@ import copy
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from meshguard.checks._authz_shapes import rule_is_empty
 from meshguard.inventory import Inventory, Workload, selector_matches
 from meshguard.model import Finding, Fix, Resource, Safety, Severity, pointer
 from meshguard.registry import RuleContext, check
 from meshguard.semantics import mtls
-from meshguard.semantics.retryon import parse_istio_version
+from meshguard.semantics.retryon import istio_version
 
 NAME_PTR = "/metadata/name"
 AUTHORIZATION_POLICY = "AuthorizationPolicy"
@@ -36,11 +37,8 @@ def _ref(res: Resource) -> str:
 
 def _security_api_version(ctx: RuleContext) -> str:
     """``security.istio.io/v1`` is served from Istio 1.22 (istio.io blog "Istio v1 APIs")."""
-    try:
-        version = parse_istio_version(str(ctx.params.get("istio_version")))
-    except (KeyError, ValueError):
-        return "security.istio.io/v1"
-    return "security.istio.io/v1" if version >= (1, 22) else "security.istio.io/v1beta1"
+    v1 = istio_version(ctx.params) >= (1, 22)
+    return "security.istio.io/v1" if v1 else "security.istio.io/v1beta1"
 
 
 def _free_name(taken: set[str], *names: str) -> str | None:
@@ -76,7 +74,7 @@ def ml_namespace_mtls_not_strict(res: Resource, ctx: RuleContext) -> Iterator[Fi
                 f"effective mTLS mode of ML namespace {namespace} is {effective.mode}, "
                 f"set by {scope} PeerAuthentication {_ref(source)}"
             )
-        fix = _namespace_strict_fix(ctx, namespace, safety=Safety.UNSAFE)
+        fix = namespace_strict_fix(ctx, namespace, safety=Safety.UNSAFE)
         yield ctx.finding(NAME_PTR, message, severity=Severity.ERROR, fix=fix)
     elif (
         _same(source, effective.mesh)
@@ -88,11 +86,11 @@ def ml_namespace_mtls_not_strict(res: Resource, ctx: RuleContext) -> Iterator[Fi
             f"from PeerAuthentication {_ref(source)}"
         )
         # The namespace is STRICT already, so an explicit namespace policy changes no traffic.
-        fix = _namespace_strict_fix(ctx, namespace, safety=Safety.SAFE)
+        fix = namespace_strict_fix(ctx, namespace, safety=Safety.SAFE)
         yield ctx.finding(NAME_PTR, message, severity=Severity.INFO, fix=fix)
 
 
-def _namespace_strict_fix(ctx: RuleContext, namespace: str, *, safety: Safety) -> Fix | None:
+def namespace_strict_fix(ctx: RuleContext, namespace: str, *, safety: Safety) -> Fix | None:
     """A namespace-wide STRICT policy, unless one selector-less policy exists already.
 
     A second selector-less policy would be ignored when younger (policy_applier.go: oldest
@@ -420,11 +418,6 @@ def _service_ports(svc: Resource, named: Mapping[str, int]) -> Iterator[tuple[in
 # -- MG104 -------------------------------------------------------------------------------------
 
 
-def _rule_is_empty(rule: Mapping[str, Any]) -> bool:
-    """A rule with no from/to/when matches every request (``from: []`` decodes as absent)."""
-    return not any(rule.get(key) for key in ("from", "to", "when"))
-
-
 def is_default_deny(ap: Resource) -> bool:
     """An ALLOW policy for a whole namespace that cannot match everything.
 
@@ -451,7 +444,7 @@ def is_default_deny(ap: Resource) -> bool:
         return True
     if not isinstance(rules, list) or not all(isinstance(r, Mapping) for r in rules):
         return False
-    return not any(_rule_is_empty(r) for r in rules)
+    return not any(rule_is_empty(r) for r in rules)
 
 
 @check("MG104")

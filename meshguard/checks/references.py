@@ -1,10 +1,12 @@
-"""MG601–MG605: references between resources that do not resolve, or resolve to a contradiction.
+"""MG601, MG602, MG604, MG605: references between resources that do not resolve, or resolve to
+a contradiction.
 
 Manifests-only runs do not see the cluster (RULES.md §2 MG6xx preamble): a referent that is
 *absent* — no object of that kind and name in the run, `--context` included — is reported with
 `ctx.unresolved` (info; error with `--strict-refs`); a referent that is present but does not
 match is a finding at the rule's severity. Lookups go through the per-run indexes of `_refs`
-(O(1) per reference); the AuthorizationPolicy and listener semantics live there too.
+(O(1) per reference); parents and listeners are resolved by `meshguard.gateway_api`. MG603
+(AuthorizationPolicy rules relying on mTLS identity) is in `identity.py`.
 """
 
 from __future__ import annotations
@@ -14,26 +16,23 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from meshguard.checks import _refs
-from meshguard.checks._authz_shapes import (
-    ALLOW,
-    DENY,
-    action_of,
-    decoded_list,
-    rules_of,
-    sources_of,
-)
-from meshguard.checks._refs import GATEWAY_API, group_of, integer, items, mapping, ref, text
+from meshguard.checks._refs import group_of, integer, items, mapping, ref, text
 from meshguard.checks._traffic_policy import (
     Decision,
     Policy,
     decisions,
     location,
-    mesh_value,
     policy_of,
     write_block_ops,
 )
-from meshguard.checks.mtls import _namespace_strict_fix as namespace_strict_fix
+from meshguard.gateway_api import (
+    gateway_api_version,
+    gateway_of_ref,
+    listener_admits,
+    ref_selects_listener,
+)
 from meshguard.inference_api import POOL_GROUPS, POOL_KIND, find_pool
+from meshguard.inventory import GATEWAY_API
 from meshguard.model import Finding, Fix, JsonPointer, Resource, Safety, Severity, pointer
 from meshguard.registry import RuleContext, check
 from meshguard.semantics import mtls
@@ -53,21 +52,6 @@ class _Target:
     ports: tuple[int, ...]
 
 
-def _vs_destinations(res: Resource) -> Iterator[tuple[JsonPointer, Mapping[str, Any]]]:
-    """(pointer, destination) of every route, mirror and mirrors destination (analyzers
-    ``virtualservice/util.go``: getRouteDestinations, getHTTPMirrorDestinations)."""
-    for section in ("http", "tcp", "tls"):
-        for i, route in items(res.spec.get(section)):
-            dests = [(pointer("route", j, "destination"), d) for j, d in items(route.get("route"))]
-            if section == "http":
-                dests.append(("/mirror", {"destination": route.get("mirror")}))
-                mirrors = items(route.get("mirrors"))
-                dests += [(pointer("mirrors", j, "destination"), d) for j, d in mirrors]
-            for tail, item in dests:
-                if isinstance(item.get("destination"), Mapping):
-                    yield pointer("spec", section, i) + tail, item["destination"]
-
-
 @check("MG601")
 def virtual_service_destination_unresolved(res: Resource, ctx: RuleContext) -> Iterator[Finding]:
     """Istio sends traffic for an unknown host, subset or port to no cluster (503 NR); analyzers
@@ -78,7 +62,7 @@ def virtual_service_destination_unresolved(res: Resource, ctx: RuleContext) -> I
     # the VS serves the clients of its exportTo namespaces (GetDestinationHost in service_lookup.go)
     exports = _refs.export_set(res.spec.get("exportTo"))
     clients = sorted({res.namespace if e == "." else e for e in exports}) or [res.namespace]
-    for ptr, dest in _vs_destinations(res):
+    for ptr, dest in _refs.vs_destinations(res):
         raw = text(dest.get("host"))
         if raw is None or is_wildcard(raw):
             continue
@@ -202,10 +186,7 @@ def destination_rule_tls_contradicts_mtls(res: Resource, ctx: RuleContext) -> It
     if raw is None:
         return
     policy = policy_of(res)
-    auto = (
-        bool(ctx.params.get("mesh.enable_auto_mtls"))
-        and mesh_value(ctx, "enableAutoMtls") is not False
-    )
+    auto = ctx.inventory.auto_mtls
     if auto and all(level.block("tls") is None for level in policy.levels()):
         return
     host = normalize_host(raw, res.namespace, _refs.domain(ctx.inventory))
@@ -277,7 +258,7 @@ def _tls_verdict(
     """(1) DISABLE to STRICT pods not known un-injected; (2) SIMPLE/MUTUAL to injected STRICT pods
     (not for an endpoint picker: MG509(2)); (3) no ``tls`` without auto mTLS to injected pods."""
     inv = ctx.inventory
-    injected = _refs.injection(inv, pods.namespace, pods.labels, pods.annotations)
+    injected = pods.injected(inv)
     if mode is None:
         if auto or injected is not True:
             return None
@@ -317,95 +298,6 @@ def _tls_finding(
     return ctx.finding(block + "/mode" if has_mode else block, message, severity=severity, fix=fix)
 
 
-# -- MG603 -------------------------------------------------------------------------------------
-
-_CONSEQUENCE = {
-    (True, ERROR): "plaintext requests bypass the deny",
-    (False, ERROR): "plaintext requests match it and are allowed",
-    (True, WARNING): "plaintext callers are denied, not identified",
-}
-
-
-@check("MG603")
-def authz_relies_on_mtls_identity(res: Resource, ctx: RuleContext) -> Iterator[Finding]:
-    """mTLS-only fields "will never match when the traffic is plain text" (ISTIO-SECURITY-2021-004):
-    where the effective mode (P6) is not STRICT a DENY on them is bypassed, an ALLOW on a negative
-    one lets plaintext in, and an ALLOW on a positive one turns plaintext callers away."""
-    action = action_of(res.spec)
-    if action not in (ALLOW, DENY) or (action == DENY and _refs.denies_plaintext(res)):
-        return
-    uses = [(u, s) for u in _refs.mtls_uses(res) if (s := _refs.use_severity(action, u))]
-    if not uses:
-        return
-    pods_list, missing = _refs.policy_pods(ctx.inventory, res)
-    for ptr, name in missing:
-        yield ctx.unresolved(ptr, f"targetRef Service {res.namespace}/{name} does not resolve")
-    fixed: set[object] = set()
-    for use, severity in uses:
-        weak = _refs.first_weak(ctx.inventory, pods_list, use.ports)
-        if weak is None:
-            continue
-        pods, port, effective = weak
-        mode = effective.port_mode(port) if port is not None else effective.mode
-        on = f"port {port}" if port is not None else "its ports"
-        message = (
-            f"{action} rule {use.rule} matches {use.field} [{', '.join(use.values)}], which needs "
-            f"mTLS, but mTLS of {pods.ref} on {on} is {mode} ({_refs.decided_by(effective, port)})"
-        )
-        fix = _mtls_fix(ctx, res, use, severity, weak, fixed)
-        message += f": {_CONSEQUENCE[use.positive, severity]}"
-        yield ctx.finding(use.pointer, message, severity=severity, fix=fix)
-
-
-def _mtls_fix(
-    ctx: RuleContext,
-    res: Resource,
-    use: _refs.MtlsUse,
-    severity: Severity,
-    weak: _refs.Weak,
-    fixed: set[object],
-) -> Fix | None:
-    """``mtls_fix``: a namespace-wide STRICT PeerAuthentication (MG101's fix) where the namespace
-    or mesh default decides the mode (an existing namespace policy is MG102's to raise), once per
-    namespace; or, with ``mtls_fix: policy``, the policy edit."""
-    if ctx.params.get("mtls_fix") == "policy":
-        return _policy_fix(res, use, severity, fixed)
-    pods, port, effective = weak
-    ns = pods.namespace
-    from_mesh = effective.decided_by in (None, effective.mesh) and port not in effective.per_port
-    if ns in fixed or not from_mesh or ns == ctx.inventory.root_namespace:
-        return None
-    fixed.add(ns)
-    return namespace_strict_fix(ctx, ns, safety=UNSAFE)
-
-
-def _policy_fix(
-    res: Resource, use: _refs.MtlsUse, severity: Severity, fixed: set[object]
-) -> Fix | None:
-    """DENY: append one rule denying every plaintext request; ALLOW negative: add
-    ``namespaces: ["*"]`` (requires an identity) to each source of the rule plaintext can match."""
-    key = "deny" if use.positive else use.rule
-    if severity is WARNING or key in fixed:
-        return None
-    fixed.add(key)
-    if use.positive:
-        op = {"op": "add", "path": "/spec/rules/-", "value": _refs.PLAINTEXT_DENY_RULE}
-        return Fix("append a DENY rule for every plaintext request", (op,), safety=UNSAFE)
-    ops: list[Mapping[str, Any]] = []
-    for i, rule, rule_ptr in rules_of(res):
-        if i != use.rule:
-            continue
-        if decoded_list(rule.get("from")) is None:
-            star = [{"source": {"namespaces": ["*"]}}]
-            ops.append({"op": "add", "path": f"{rule_ptr}/from", "value": star})
-        for src, src_ptr in sources_of(rule, rule_ptr):
-            if not _refs.requires_identity(src):
-                verb = "replace" if "namespaces" in src else "add"
-                ops.append({"op": verb, "path": f"{src_ptr}/namespaces", "value": ["*"]})
-    title = 'require an mTLS identity: namespaces ["*"] in the rule\'s sources'
-    return Fix(title, tuple(ops), safety=UNSAFE) if ops else None
-
-
 # -- MG604 -------------------------------------------------------------------------------------
 
 
@@ -422,36 +314,24 @@ def _parent_findings(
     ctx: RuleContext, res: Resource, ptr: JsonPointer, parent: Mapping[str, Any]
 ) -> Iterator[Finding]:
     inv = ctx.inventory
-    group, kind = group_of(parent.get("group"), GATEWAY_API), parent.get("kind", "Gateway")
-    name, namespace = text(parent.get("name")), parent.get("namespace", res.namespace)
-    if name is None or not isinstance(namespace, str):
+    found = gateway_of_ref(res, parent)
+    if found is None:
+        yield from _service_parent(ctx, res, ptr, parent)
         return
-    if group == "" and kind == "Service":  # GAMMA: the route attaches to a Service
-        if inv.get("", "Service", namespace, name) is None:
-            yield ctx.unresolved(ptr, f"parentRef Service {namespace}/{name} does not resolve")
-        return
-    if (group, kind) != (GATEWAY_API, "Gateway"):
-        return
+    namespace, name = found
     gateway = inv.get(GATEWAY_API, "Gateway", namespace, name)
     if gateway is None:
         yield ctx.unresolved(ptr, f"parentRef Gateway {namespace}/{name} does not resolve")
         return
     listeners = items(gateway.spec.get("listeners"))
-    targeted = [
-        body
-        for _, body in listeners
-        if all(
-            key not in parent or parent.get(key) == body.get(field)
-            for key, field in (("sectionName", "name"), ("port", "port"))
-        )
-    ]
+    targeted = [body for _, body in listeners if ref_selects_listener(parent, body)]
     if not targeted:
         field = "sectionName" if "sectionName" in parent else "port"
         names = ", ".join(f"{b.get('name')}:{b.get('port')}" for _, b in listeners) or "none"
         message = f"parentRef {field} {parent.get(field)} matches no listener of Gateway"
         yield ctx.finding(ptr + "/" + field, f"{message} {ref(gateway)} ({names})", severity=ERROR)
         return
-    verdicts = [_refs.listener_admits(inv, res, gateway, body) for body in targeted]
+    verdicts = [listener_admits(inv, res, gateway, body) for body in targeted]
     if any(ok is True for ok, _ in verdicts):
         return
     reasons = "; ".join(why for _, why in verdicts)
@@ -460,6 +340,18 @@ def _parent_findings(
         yield ctx.unresolved(ptr, message)
     else:
         yield ctx.finding(ptr, message, severity=ERROR)
+
+
+def _service_parent(
+    ctx: RuleContext, res: Resource, ptr: JsonPointer, parent: Mapping[str, Any]
+) -> Iterator[Finding]:
+    """GAMMA: a route attaches to a Service (group "", kind Service)."""
+    name, namespace = text(parent.get("name")), parent.get("namespace") or res.namespace
+    kind = parent.get("kind")
+    if group_of(parent.get("group"), GATEWAY_API) != "" or kind != "Service" or name is None:
+        return
+    if isinstance(namespace, str) and ctx.inventory.get("", "Service", namespace, name) is None:
+        yield ctx.unresolved(ptr, f"parentRef Service {namespace}/{name} does not resolve")
 
 
 # -- MG605 -------------------------------------------------------------------------------------
@@ -562,7 +454,7 @@ def _grant_fix(ctx: RuleContext, res: Resource, namespace: str) -> Fix:
     taken = {g.name for g in ctx.inventory.in_namespace(namespace, GATEWAY_API, "ReferenceGrant")}
     base = f"{res.kind.lower()}-{res.namespace}-{res.name}"[:240]
     name = next(n for k in range(1, 1000) if (n := base if k == 1 else f"{base}-{k}") not in taken)
-    version = "v1" if _refs.semver(ctx.params.get("gateway_api_version")) >= (1, 5) else "v1beta1"
+    version = "v1" if gateway_api_version(ctx.params) >= (1, 5, 0) else "v1beta1"
     source = {"group": GATEWAY_API, "kind": res.kind, "namespace": res.namespace}
     document = {
         "apiVersion": f"{GATEWAY_API}/{version}",

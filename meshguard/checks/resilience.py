@@ -1,4 +1,5 @@
-"""MG301–MG305: DestinationRule connection pools, h2 upgrade, outlier detection, load balancing.
+"""MG301, MG302, MG304, MG305: DestinationRule connection pools, h2 upgrade, load balancing and
+the settings nested policies drop (MG303, outlier detection, is in `outliers.py`).
 
 Validation-style conditions (empty policies, negative limits, deprecated fields) are checked on
 every traffic-policy object, like `istio pkg/config/validation/validation.go`.
@@ -10,7 +11,7 @@ port), resolved as istiod does (`_traffic_policy.py`: `MergeSubsetTrafficPolicy`
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from meshguard.checks._traffic_policy import (
@@ -21,24 +22,25 @@ from meshguard.checks._traffic_policy import (
     Level,
     Policy,
     Target,
+    block_subject,
     decisions,
     deep_merge,
     dig,
+    emit,
     integer,
     is_set,
     location,
     lost_fields,
     mapping,
     mesh_default_block,
-    mesh_value,
     policy_of,
     profile,
+    set_op,
     target_of,
     write_block_ops,
 )
-from meshguard.model import Finding, Fix, JsonPointer, Resource, Safety, Severity
+from meshguard.model import Finding, JsonPointer, Resource, Safety, Severity
 from meshguard.registry import RuleContext, check
-from meshguard.semantics.durations import istio_duration_ns
 from meshguard.semantics.protocols import SNIFFED
 
 ERROR, WARNING, INFO = Severity.ERROR, Severity.WARNING, Severity.INFO
@@ -50,41 +52,7 @@ _POOL_LIMITS = (
 )
 _NON_NEGATIVE = (*_POOL_LIMITS, ("http", "maxRetries"), ("http", "maxConcurrentStreams"))
 _POLICY_FIELDS = (*BLOCKS, "portLevelSettings", *EXTRAS)  # validateTrafficPolicy: "at least one"
-# destination_rule.proto OutlierDetection defaults, compared with the profile when unset
-_OUTLIER_DEFAULTS = {"consecutive5xxErrors": 5, "interval": "10s", "baseEjectionTime": "30s"}
-_OUTLIER_DEFAULTS["maxEjectionPercent"] = 10
 _UNBALANCED = frozenset({"ROUND_ROBIN", "RANDOM", "PASSTHROUGH"})
-
-
-def _emit(
-    ctx: RuleContext,
-    ptr: JsonPointer,
-    message: str,
-    severity: Severity,
-    title: str = "",
-    ops: Iterable[Mapping[str, Any]] = (),
-    safety: Safety = Safety.UNSAFE,
-) -> Finding:
-    """A finding whose fix (when `title` is given) is the RFC 6902 `ops`."""
-    fix = Fix(title, tuple(ops), safety=safety) if title else None
-    return ctx.finding(ptr, message, severity=severity, fix=fix)
-
-
-def _set(ptr: JsonPointer, parent: Mapping[str, Any], key: str, value: Any) -> dict[str, Any]:
-    """Set `key` of the mapping at `ptr` (`parent`); an empty key replaces `ptr` itself."""
-    path = f"{ptr}/{key}" if key else ptr
-    return {"op": "replace" if key in parent or not key else "add", "path": path, "value": value}
-
-
-def _where(res: Resource, decision: Decision) -> tuple[str, str]:
-    """(pointer, subject) of the block a decision is about."""
-    block, label = decision.name, decision.level.label
-    if decision.from_mesh:
-        subject = f"mesh defaultTrafficPolicy.{block} inherited by {label}"
-        return location(res, decision.level), subject
-    if decision.block_pointer is not None:
-        return decision.block_pointer, f"{label} {block}"
-    return location(res, decision.level), f"{label} policy"
 
 
 # -- MG301 -----------------------------------------------------------------------------------
@@ -137,7 +105,7 @@ def _empty_policy(level: Level, ctx: RuleContext, flagged: set[str]) -> Iterator
         ops = write_block_ops(level, "connectionPool", _filled_pool(ctx, {}))
         what = "port traffic policy" if level.is_port else "trafficPolicy"
         title = "add a connectionPool with the profile limits"
-        yield _emit(ctx, level.pointer, f"{level.label} {what} has no field", ERROR, title, ops)
+        yield emit(ctx, level.pointer, f"{level.label} {what} has no field", ERROR, title, ops)
         return
     pool = mapping(policy.get("connectionPool"))
     if pool is not None and not is_set(pool, "tcp") and not is_set(pool, "http"):
@@ -145,7 +113,7 @@ def _empty_policy(level: Level, ctx: RuleContext, flagged: set[str]) -> Iterator
         ops = write_block_ops(level, "connectionPool", _filled_pool(ctx, pool))
         message = f"{level.label} connectionPool has neither tcp nor http"
         title = "fill the connectionPool with the profile limits"
-        yield _emit(ctx, level.at("connectionPool"), message, ERROR, title, ops)
+        yield emit(ctx, level.at("connectionPool"), message, ERROR, title, ops)
 
 
 def _negative_limits(level: Level, ctx: RuleContext) -> Iterator[Finding]:
@@ -157,9 +125,9 @@ def _negative_limits(level: Level, ctx: RuleContext) -> Iterator[Finding]:
         ptr = level.at("connectionPool", section, key)
         wanted = dig(_pool_profile(ctx), section, key)
         message = f"{level.label} connectionPool.{section}.{key} is {value} (negative)"
-        op = {"op": "remove", "path": ptr} if wanted is None else _set(ptr, {}, "", wanted)
+        op = {"op": "remove", "path": ptr} if wanted is None else set_op(ptr, {}, "", wanted)
         title = f"remove {key} (istio default)" if wanted is None else f"set {key} to {wanted}"
-        yield _emit(ctx, ptr, message, ERROR, title, [op])
+        yield emit(ctx, ptr, message, ERROR, title, [op])
 
 
 def _pool_limits(
@@ -174,7 +142,7 @@ def _pool_limits(
         if decision.value is not None and block is None:
             continue
         missing = [f"{s}.{k}" for s, k in _POOL_LIMITS if dig(block, s, k) in (None, 0)]
-        ptr, where = _where(res, decision)
+        ptr, where = block_subject(res, decision)
         if block is None:
             message = f"inference host {target.host} has no connectionPool ({where})"
         else:
@@ -182,7 +150,7 @@ def _pool_limits(
         if missing:
             ops = write_block_ops(decision.level, "connectionPool", _filled_pool(ctx, block or {}))
             title = "fill the missing limits from the connection_pool profile"
-            yield _emit(ctx, ptr, message + "; istio default: unlimited", WARNING, title, ops)
+            yield emit(ctx, ptr, message + "; istio default: unlimited", WARNING, title, ops)
         if block is not None and decision.block_pointer is not None:
             yield from _pool_values(ctx, decision.level.label, decision.block_pointer, block)
 
@@ -196,14 +164,14 @@ def _pool_values(
     for section, key in _POOL_LIMITS:
         value, wanted = integer(dig(block, section, key)), dig(prof, section, key)
         ptr = f"{base}/{section}/{key}"
-        fix_ops = [_set(ptr, {}, "", wanted)]
+        fix_ops = [set_op(ptr, {}, "", wanted)]
         title = f"set {key} to {wanted}" if wanted not in (None, value) else ""
         if key == "maxRequestsPerConnection" and value == 1:
             message = f"{label} connectionPool.http.{key} is 1: keep-alive disabled, a new tcp+mtls"
-            yield _emit(ctx, ptr, message + " handshake per inference call", INFO, title, fix_ops)
+            yield emit(ctx, ptr, message + " handshake per inference call", INFO, title, fix_ops)
         elif enforce and value is not None and value > 0 and title:
             message = f"{label} connectionPool.{section}.{key} is {value}, profile {wanted}"
-            yield _emit(ctx, ptr, message, INFO, title, fix_ops)
+            yield emit(ctx, ptr, message, INFO, title, fix_ops)
 
 
 # -- MG302 -----------------------------------------------------------------------------------
@@ -243,7 +211,7 @@ def h2_upgrade_policy_misuse(res: Resource, ctx: RuleContext) -> Iterator[Findin
             ptr = level.at("connectionPool", "http", "useClientProtocol")
             message = f"{level.label} connectionPool.http sets h2UpgradePolicy UPGRADE and"
             ops = [{"op": "remove", "path": ptr}]
-            yield _emit(ctx, ptr, message + " useClientProtocol true", ERROR, "remove it", ops)
+            yield emit(ctx, ptr, message + " useClientProtocol true", ERROR, "remove it", ops)
         elif target is not None and _unresolved_upgrade(target, http):
             ptr = level.at("connectionPool", "http", "h2UpgradePolicy")
             message = f"h2UpgradePolicy UPGRADE for {target.host}: port protocols unknown"
@@ -254,7 +222,7 @@ def h2_upgrade_policy_misuse(res: Resource, ctx: RuleContext) -> Iterator[Findin
 
 def _h2_ports(res: Resource, ctx: RuleContext, policy: Policy, target: Target) -> Iterator[Finding]:
     """(2) and (3) per Service port, grouped by the level whose connectionPool governs the port."""
-    mesh_h2 = mesh_value(ctx, "h2UpgradePolicy")
+    mesh_h2 = ctx.inventory.mesh_value("h2UpgradePolicy")
     wants = dig(profile(ctx, "connection_pool"), "http", "h2UpgradePolicy") == "UPGRADE"
     ports = {p.number: p for p in target.ports if p.number is not None}
     mesh_pool = mesh_default_block(ctx, "connectionPool")
@@ -314,129 +282,7 @@ def _h2_finding(
     block["http"] = {**(http or {}), "h2UpgradePolicy": wanted}
     ops = write_block_ops(decision.level, "connectionPool", block)
     title = f"set h2UpgradePolicy to {wanted}" if kind == "info" or not fine else ""
-    return _emit(ctx, ptr, message, INFO if kind == "info" else WARNING, title, ops)
-
-
-# -- MG303 -----------------------------------------------------------------------------------
-
-
-@check("MG303")
-def outlier_detection_missing_or_invalid(res: Resource, ctx: RuleContext) -> Iterator[Finding]:
-    """`validation.go: validateOutlierDetection` (deprecated `consecutiveErrors`, local-origin
-    split, percents); Envoy ejects at least one host whatever `max_ejection_percent` says and
-    Istio sets `HealthyPanicThreshold = minHealthPercent` (`applyOutlierDetection`), so a pool can
-    be fully ejected; without outlier detection a failing GPU replica keeps receiving requests."""
-    policy = policy_of(res)
-    for level in policy.levels():
-        block = mapping(level.block("outlierDetection"))
-        if block is not None:
-            yield from _outlier_fields(level, block, ctx)
-    target = target_of(res, ctx)
-    if target is None or not target.inference:
-        return
-    mesh = mesh_default_block(ctx, "outlierDetection")
-    for decision, _ in decisions(policy, "outlierDetection", target.port_list(policy), mesh):
-        block = mapping(decision.value)
-        ptr, where = _where(res, decision)
-        if decision.value is None and not target.single_replica:
-            prof = profile(ctx, "outlier_detection")
-            ops = write_block_ops(decision.level, "outlierDetection", prof)
-            message = f"inference host {target.host} has no outlierDetection ({where})"
-            yield _emit(ctx, ptr, message, WARNING, "add the outlier_detection profile", ops)
-        elif _ejects_only_replica(decision, target):
-            message = f"{where} can eject the only replica of inference host {target.host}"
-            yield _emit(ctx, ptr, message + " (minHealthPercent unset)", WARNING)
-        if (
-            block is not None
-            and decision.block_pointer
-            and ctx.params.get("enforce_profile_values")
-        ):
-            yield from _outlier_profile(ctx, decision.level.label, decision.block_pointer, block)
-
-
-def _panic_off(block: Mapping[str, Any]) -> bool:
-    """Istio sets Envoy's healthy panic threshold to `minHealthPercent`; unset or 0 disables it."""
-    return (integer(block.get("minHealthPercent")) or 0) <= 0
-
-
-def _ejects_only_replica(decision: Decision, target: Target) -> bool:
-    """(5) for a single-replica host; a DR block with maxEjectionPercent 100 is already reported."""
-    block = mapping(decision.value)
-    if block is None or not target.single_replica or not _panic_off(block):
-        return False
-    return integer(block.get("maxEjectionPercent")) != 100 or decision.from_mesh
-
-
-def _outlier_fields(level: Level, block: Mapping[str, Any], ctx: RuleContext) -> Iterator[Finding]:
-    """Per-block conditions (2), (3), (4), (5: maxEjectionPercent 100) and (6)."""
-    at, base = f"{level.label} outlierDetection", level.at("outlierDetection")
-    deprecated = block.get("consecutiveErrors")
-    if deprecated is not None and deprecated != 0:
-        ops: list[Mapping[str, Any]] = [{"op": "remove", "path": f"{base}/consecutiveErrors"}]
-        if not is_set(block, "consecutiveGatewayErrors"):
-            ops.append(
-                {"op": "add", "path": f"{base}/consecutiveGatewayErrors", "value": deprecated}
-            )
-        message = f"{at}.consecutiveErrors {deprecated} is deprecated and ignored by istiod"
-        title = "rename consecutiveErrors to consecutiveGatewayErrors"
-        yield _emit(ctx, f"{base}/consecutiveErrors", message, WARNING, title, ops)
-    local = integer(block.get("consecutiveLocalOriginFailures"))
-    if local and local > 0 and block.get("splitExternalLocalOriginErrors") is not True:
-        message = (
-            f"{at}.consecutiveLocalOriginFailures is {local} without splitExternalLocalOriginErrors"
-        )
-        ops = [_set(base, block, "splitExternalLocalOriginErrors", True)]
-        ptr = f"{base}/consecutiveLocalOriginFailures"
-        yield _emit(ctx, ptr, message, ERROR, "set splitExternalLocalOriginErrors to true", ops)
-    for key in ("maxEjectionPercent", "minHealthPercent"):
-        value = integer(block.get(key))
-        if value is not None and not 0 <= value <= 100:
-            yield _emit(ctx, f"{base}/{key}", f"{at}.{key} {value} is outside 0..100", ERROR)
-    if integer(block.get("maxEjectionPercent")) == 100 and _panic_off(block):
-        wanted = integer(dig(profile(ctx, "outlier_detection"), "maxEjectionPercent"))
-        title = (
-            f"set maxEjectionPercent to {wanted}" if wanted is not None and 0 < wanted < 100 else ""
-        )
-        ops = [{"op": "replace", "path": f"{base}/maxEjectionPercent", "value": wanted}]
-        message = f"{at}.maxEjectionPercent 100 with minHealthPercent unset can eject every host"
-        yield _emit(ctx, f"{base}/maxEjectionPercent", message, WARNING, title, ops)
-    gateway, server = (
-        integer(block.get("consecutiveGatewayErrors")),
-        integer(block.get("consecutive5xxErrors")),
-    )
-    if gateway and server and gateway >= server:
-        message = (
-            f"{at}.consecutiveGatewayErrors {gateway} >= consecutive5xxErrors {server}: no effect"
-        )
-        yield _emit(ctx, f"{base}/consecutiveGatewayErrors", message, INFO)
-
-
-def _same(key: str, value: Any, wanted: Any) -> bool:
-    if key in ("interval", "baseEjectionTime") and value != wanted:
-        ns = istio_duration_ns(value)
-        return ns is not None and ns == istio_duration_ns(wanted)
-    return bool(value == wanted)
-
-
-def _outlier_profile(
-    ctx: RuleContext, label: str, base: JsonPointer, block: Mapping[str, Any]
-) -> Iterator[Finding]:
-    """(7): each profile field whose value (or Istio default when unset) is not the profile's."""
-    for key, wanted in profile(ctx, "outlier_detection").items():
-        value = block.get(key)
-        shown = value if value is not None else _OUTLIER_DEFAULTS.get(key)
-        if (
-            shown is None
-            or _same(key, shown, wanted)
-            or (key, value) == ("maxEjectionPercent", 100)
-        ):
-            continue  # maxEjectionPercent 100 is reported by (5)
-        origin = "" if value is not None else " (istio default)"
-        message = f"{label} outlierDetection.{key} is {shown}{origin}, profile {wanted}"
-        ptr = f"{base}/{key}" if key in block else base
-        yield _emit(
-            ctx, ptr, message, INFO, f"set {key} to {wanted}", [_set(base, block, key, wanted)]
-        )
+    return emit(ctx, ptr, message, INFO if kind == "info" else WARNING, title, ops)
 
 
 # -- MG304 -----------------------------------------------------------------------------------
@@ -455,7 +301,7 @@ def load_balancer_not_least_request(res: Resource, ctx: RuleContext) -> Iterator
             message = f"{level.label} loadBalancer.simple LEAST_CONN is deprecated (istio maps it"
             ops = [{"op": "replace", "path": ptr, "value": "LEAST_REQUEST"}]
             title = "set simple to LEAST_REQUEST"
-            yield _emit(ctx, ptr, message + " to LEAST_REQUEST)", WARNING, title, ops, Safety.SAFE)
+            yield emit(ctx, ptr, message + " to LEAST_REQUEST)", WARNING, title, ops, Safety.SAFE)
     target = target_of(res, ctx)
     if target is None or not target.inference:
         return
@@ -473,21 +319,19 @@ def _balancer(res: Resource, ctx: RuleContext, decision: Decision, host: str) ->
     base = decision.block_pointer or location(res, decision.level)
     if is_set(lb, "consistentHash"):
         message = f"{label} loadBalancer uses consistentHash for inference host {host}"
-        return _emit(ctx, f"{base}/consistentHash", message + ": affinity lost on scaling", INFO)
+        return emit(ctx, f"{base}/consistentHash", message + ": affinity lost on scaling", INFO)
     if isinstance(simple, str) and simple in _UNBALANCED and simple != wanted:
         why = "bypasses load balancing" if simple == "PASSTHROUGH" else "ignores replica load"
         message = f"{label} loadBalancer.simple {simple} for inference host {host} {why}"
         ops = [{"op": "replace", "path": f"{base}/simple", "value": wanted}]
-        return _emit(ctx, f"{base}/simple", message, WARNING, f"set simple to {wanted}", ops)
+        return emit(ctx, f"{base}/simple", message, WARNING, f"set simple to {wanted}", ops)
     if simple not in (None, "UNSPECIFIED"):
         return None
     ops = write_block_ops(decision.level, "loadBalancer", {**lb, "simple": wanted})
     safety = Safety.SAFE if wanted == "LEAST_REQUEST" else Safety.UNSAFE
     message = f"{label} sets no loadBalancer.simple for inference host {host} (istio default"
     ptr = f"{base}/simple" if "simple" in lb else base
-    return _emit(
-        ctx, ptr, message + " LEAST_REQUEST)", INFO, f"set simple to {wanted}", ops, safety
-    )
+    return emit(ctx, ptr, message + " LEAST_REQUEST)", INFO, f"set simple to {wanted}", ops, safety)
 
 
 # -- MG305 -----------------------------------------------------------------------------------
@@ -528,7 +372,7 @@ def _replaced_blocks(
         ops = write_block_ops(child, block, deep_merge(parent, mine, (block,)))
         message = f"{child.label} {block} replaces the {parent_label} block: {', '.join(lost)}"
         title = f"merge the {parent_label} {block} into this block"
-        yield _emit(ctx, child.at(block), message + " not inherited", WARNING, title, ops)
+        yield emit(ctx, child.at(block), message + " not inherited", WARNING, title, ops)
 
 
 def _port_entry(
@@ -545,12 +389,12 @@ def _port_entry(
         ops = [op for b in omitted for op in write_block_ops(entry, b, parents[b][0])]
         message = f"{entry.label} entry omits {', '.join(omitted)} set at {sources}"
         title = f"copy {', '.join(omitted)} into the port entry"
-        yield _emit(
+        yield emit(
             ctx, entry.pointer, message + ": port entries inherit nothing", WARNING, title, ops
         )
     dropped = [x for x in EXTRAS if is_set(extras_from, x)]
     if dropped:
         message = f"{entry.label} entry drops {', '.join(dropped)} for that port"
-        yield _emit(
+        yield emit(
             ctx, entry.pointer, message + " (a port entry carries only four blocks)", WARNING
         )

@@ -26,7 +26,7 @@ from meshguard.semantics.durations import (
     istio_duration_ns,
     suggest_gateway_duration,
 )
-from meshguard.semantics.retryon import go_atoi, parse_istio_version, retry_on_tokens
+from meshguard.semantics.retryon import go_atoi, istio_version, retry_on_tokens
 
 SAFE_RETRY_ON = ("connect-failure", "refused-stream", "reset-before-request")
 RESET_BEFORE_REQUEST_SINCE = (1, 23)  # istio commit e01b3b28aa4, first tagged in 1.23.0
@@ -42,16 +42,9 @@ def _attempts(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-def _istio_version(ctx: RuleContext) -> tuple[int, int]:
-    try:
-        return parse_istio_version(str(ctx.params.get("istio_version")))
-    except ValueError:
-        return (1, 28)
-
-
 def safe_retry_on(ctx: RuleContext) -> str:
     """MG205's replacement retryOn; `reset-before-request` needs Istio ≥ 1.23 (RULES.md P4)."""
-    if _istio_version(ctx) >= RESET_BEFORE_REQUEST_SINCE:
+    if istio_version(ctx.params) >= RESET_BEFORE_REQUEST_SINCE:
         return ",".join(SAFE_RETRY_ON)
     return ",".join(SAFE_RETRY_ON[:2])
 
@@ -99,7 +92,8 @@ class Budget:
 
 
 def retry_profile(ctx: RuleContext, llm: bool) -> tuple[int, str]:
-    """(attempts, perTryTimeout) of `retry_profile.llm` or `.default` (validated by the config schema)."""
+    """(attempts, perTryTimeout) of `retry_profile.llm` or `.default` (the config schema
+    validates both)."""
     value = ctx.params.get(f"retry_profile.{'llm' if llm else 'default'}")
     return _attempts(value.get("attempts")) or 0, str(value.get("perTryTimeout", ""))
 
@@ -435,4 +429,3 @@ def _gateway_unsafe(
         severity=Severity.WARNING,
         fix=fix,
     )
-

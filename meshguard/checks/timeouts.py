@@ -14,7 +14,6 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from meshguard.meshconfig import mesh_sources
 from meshguard.model import Finding, Fix, JsonPointer, Resource, Safety, Severity, pointer
 from meshguard.registry import RuleContext, check
 from meshguard.routes import Route, Value, is_embeddings_route, is_llm_route, routes_of
@@ -27,7 +26,7 @@ from meshguard.semantics.durations import (
     istio_duration_ns,
     suggest_gateway_duration,
 )
-from meshguard.semantics.retryon import parse_istio_version, retry_on_duplicates, retry_on_errors
+from meshguard.semantics.retryon import istio_version, retry_on_duplicates, retry_on_errors
 
 # VirtualService spec.http[] duration fields (istio-api virtual_service.proto).
 _VS_FIELDS: tuple[tuple[str, ...], ...] = (
@@ -248,30 +247,19 @@ def _retry_on_fields(res: Resource, ctx: RuleContext) -> list[tuple[Value, bool]
             if r.api == "istio"
         ]
         return [(f, True) for f in fields if f is not None]
-    out = []
-    for source in mesh_sources([res], ctx.inventory.root_namespace):
-        policy = source.mesh.get("defaultHttpRetryPolicy")
-        value = policy.get("retryOn") if isinstance(policy, Mapping) else None
-        if value is None:
-            continue
-        if source.mesh_is_string:  # inside the `mesh` string: reported there, never patched
-            out.append((Value(value, source.mesh_pointer), False))
-        else:
-            ptr = source.mesh_pointer + "/defaultHttpRetryPolicy/retryOn"
-            out.append((Value(value, ptr), True))
-    return out
-
-
-def _istio_version(ctx: RuleContext) -> tuple[int, int]:
-    try:
-        return parse_istio_version(str(ctx.params.get("istio_version")))
-    except ValueError:
-        return (1, 28)
+    source = ctx.inventory.mesh_source_of(res)
+    policy = source.mesh.get("defaultHttpRetryPolicy") if source is not None else None
+    value = policy.get("retryOn") if isinstance(policy, Mapping) else None
+    if source is None or value is None:
+        return []
+    if source.mesh_is_string:  # inside the `mesh` string: reported there, never patched
+        return [(Value(value, source.mesh_pointer), False)]
+    return [(Value(value, source.mesh_pointer + "/defaultHttpRetryPolicy/retryOn"), True)]
 
 
 def _check_retry_on(field: Value, fixable: bool, ctx: RuleContext) -> Finding | None:
     value = field.value
-    version = _istio_version(ctx)
+    version = istio_version(ctx.params)
     if not isinstance(value, str):
         return _non_string_retry_on(field, fixable, version, ctx)
     if value == "":

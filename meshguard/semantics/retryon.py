@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Final
+from typing import Any, Final, Protocol
 
 # istio pkg/config/validation/agent/validation.go (HEAD 86c9f01f; pkg/config/validation/
 # validation.go in 1.22-1.30): Envoy x-envoy-retry-on and x-envoy-retry-grpc-on policies.
@@ -73,6 +73,22 @@ def parse_istio_version(text: str | float) -> tuple[int, int]:
     if m is None:
         raise ValueError(f"istio version must look like '1.28', got {text!r}")
     return int(m.group(1)), int(m.group(2))
+
+
+DEFAULT_ISTIO_VERSION: Final = (1, 28)  # schemas/config.schema.json `istio_version` default
+
+
+class _Params(Protocol):
+    def get(self, dotted: str) -> Any: ...
+
+
+def istio_version(params: _Params) -> tuple[int, int]:
+    """The `istio_version` parameter as (major, minor). The config schema validates it, so the
+    default only stands in for a value that does not parse (a check never raises on it)."""
+    try:
+        return parse_istio_version(str(params.get("istio_version")))
+    except ValueError:
+        return DEFAULT_ISTIO_VERSION
 
 
 def supported_retry_on_policies(istio_version: tuple[int, int]) -> frozenset[str]:
