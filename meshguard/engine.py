@@ -8,7 +8,6 @@ treats it the same way.
 
 from __future__ import annotations
 
-import logging
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -18,9 +17,8 @@ from meshguard.config import Config
 from meshguard.inventory import Inventory
 from meshguard.loader import LoadedFile
 from meshguard.model import Finding, Position, Resource, Severity
-from meshguard.registry import CHECKS, CheckFn, RuleContext, RuleMeta
+from meshguard.registry import CHECKS, CheckFn, RuleContext, RuleMeta, import_checks
 
-log = logging.getLogger(__name__)
 
 IGNORE_ANNOTATION = "meshguard.io/ignore"
 INTERNAL_ERROR_RULE = "MG000"
@@ -35,13 +33,31 @@ class Result:
     resources: int = 0
 
 
-def build_dispatch(rules: Mapping[str, RuleMeta], config: Config) -> dict[tuple[str, str], list[RuleMeta]]:
-    """(group, kind) → enabled rules that have a registered check, in rule id order."""
-    import meshguard.checks  # noqa: F401  (fills the registry)
+def build_dispatch(
+    rules: Mapping[str, RuleMeta],
+    config: Config,
+    kinds: Iterable[tuple[str, str]] | None = None,
+) -> dict[tuple[str, str], list[RuleMeta]]:
+    """(group, kind) → enabled rules with a registered check, in rule id order.
 
+    With `kinds` (the kinds present in the run) only the rules that can fire are kept, and only
+    their check modules are imported.
+    """
+    wanted = None if kinds is None else set(kinds)
+    active = [
+        meta
+        for meta in rules.values()
+        if config.rule_enabled(meta.id) and (wanted is None or wanted.intersection(meta.applies_to))
+    ]
+    if kinds is None or any(not meta.check_module for meta in active if meta.applies_to):
+        from meshguard.checks import register_all
+
+        register_all()  # a rule that names no module: import them all
+    else:
+        import_checks(active)
     table: dict[tuple[str, str], list[RuleMeta]] = defaultdict(list)
-    for meta in rules.values():
-        if meta.id in CHECKS and config.rule_enabled(meta.id):
+    for meta in active:
+        if meta.id in CHECKS:
             for key in meta.applies_to:
                 table[key].append(meta)
     return dict(table)
@@ -64,7 +80,7 @@ def run(
     primary = [res for f in files for res in f.resources]
     result.resources = len(primary)
     inventory = Inventory([*primary, *context], config.params)
-    dispatch = build_dispatch(rules, config)
+    dispatch = build_dispatch(rules, config, {(r.group, r.kind) for r in primary})
     contexts = {meta.id: RuleContext(meta, config.params, inventory) for metas in dispatch.values() for meta in metas}
 
     raw: list[Finding] = [e for f in files for e in f.errors if config.rule_enabled(e.rule)]
@@ -161,7 +177,11 @@ def _run_check(fn: CheckFn, res: Resource, ctx: RuleContext) -> list[Finding]:
     try:
         return list(fn(res, ctx))
     except Exception:  # noqa: BLE001  (boundary: one rule on one document)
-        log.exception("%s crashed on %s in %s", ctx.rule.id, res.ref, res.origin.file)
+        import logging  # only on this path: start-up time matters
+
+        logging.getLogger(__name__).exception(
+            "%s crashed on %s in %s", ctx.rule.id, res.ref, res.origin.file
+        )
         return [
             Finding(
                 INTERNAL_ERROR_RULE,

@@ -547,14 +547,11 @@ def load_files(paths: list[str], jobs: int = 1) -> list[LoadedFile]:
     (DESIGN.md "files can be checked in parallel"). Small runs, stdin and platforms without
     fork stay in one process.
     """
-    import multiprocessing
+    if jobs <= 1 or len(paths) < PARALLEL_MIN_FILES or "-" in paths:
+        return [load_file(p) for p in paths]
+    import multiprocessing  # only for large runs: its import alone is a tenth of a small run
 
-    if (
-        jobs <= 1
-        or len(paths) < PARALLEL_MIN_FILES
-        or "-" in paths
-        or "fork" not in multiprocessing.get_all_start_methods()
-    ):
+    if "fork" not in multiprocessing.get_all_start_methods():
         return [load_file(p) for p in paths]
     shares = _split_by_size(paths, jobs)
     with multiprocessing.get_context("fork").Pool(len(shares) - 1) as pool:

@@ -7,7 +7,7 @@ of global state, filled at import of `meshguard.checks` from an explicit module 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -55,6 +55,7 @@ class RuleMeta:
     references: tuple[str, ...]
     peers: tuple[str, ...]
     source: str
+    check_module: str = ""  # meshguard.checks.<module> registers the check ("" for MG000)
 
     @property
     def docs_url(self) -> str:
@@ -122,6 +123,7 @@ def load_rule(path: Path, *, validate: bool = False) -> RuleMeta:
         references=tuple(data.get("references") or ()),
         peers=tuple(data.get("peers") or ()),
         source=str(path),
+        check_module=str(data.get("check") or ""),
     )
 
 
@@ -141,6 +143,18 @@ def _validate(path: Path, data: Any) -> None:
 def load_rules(directory: Path | None = None, *, validate: bool = False) -> dict[str, RuleMeta]:
     """All rules of a directory (the built-in pack by default), by id, in id order."""
     return {meta.id: meta for meta in (load_rule(p, validate=validate) for p in rule_files(directory))}
+
+
+def import_checks(rules: Iterable[RuleMeta]) -> None:
+    """Register the checks of these rules, importing only their modules.
+
+    Importing every check module costs more than the rest of a one-file lint run together, and
+    pre-commit lints a few files on every commit; a rule file names its module (`check:`).
+    """
+    import importlib
+
+    for module in sorted({meta.check_module for meta in rules if meta.check_module}):
+        importlib.import_module(f"meshguard.checks.{module}")
 
 
 class RuleContext:

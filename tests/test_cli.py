@@ -53,7 +53,9 @@ def rules_of(doc: dict[str, Any]) -> list[tuple[str, str, int]]:
 
 
 def needs(rule_id: str) -> None:
-    import meshguard.checks  # noqa: F401  (fills CHECKS)
+    from meshguard.checks import register_all
+
+    register_all()  # fills CHECKS
 
     if rule_id not in CHECKS:
         pytest.skip(f"{rule_id} has no check yet")
@@ -67,7 +69,7 @@ def test_help_names_every_command(capsys: pytest.CaptureFixture[str]) -> None:
         main(["--help"])
     assert exc.value.code == 0
     out = capsys.readouterr().out
-    for command in ("lint", "rules", "explain"):
+    for command in ("lint", "fix", "rules", "explain"):
         assert command in out
 
 

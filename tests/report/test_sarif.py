@@ -47,7 +47,9 @@ def inputs(tmp_path: Path) -> list[str]:
 
 
 def _has_check(rule_id: str) -> bool:
-    import meshguard.checks  # noqa: F401  (fills CHECKS)
+    from meshguard.checks import register_all
+
+    register_all()  # fills CHECKS
 
     return rule_id in CHECKS
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-import meshguard.checks  # noqa: F401
+from meshguard.checks import MODULES, register_all
 from meshguard.config import parameter_names
 from meshguard.registry import CHECKS, check, load_rules, rule_files
 
 LOADER_RULES = {"MG000"}  # reported by the loader and engine, not by a check
+register_all()
 
 
 def test_every_rule_file_has_a_check_and_every_check_a_file() -> None:
@@ -31,3 +32,12 @@ def test_registering_an_id_twice_is_refused() -> None:
     some_id = next(iter(CHECKS))
     with pytest.raises(AssertionError, match="registered twice"):
         check(some_id)(lambda res, ctx: iter(()))
+
+
+def test_each_rule_file_names_the_module_that_registers_it() -> None:
+    for meta in load_rules().values():
+        if meta.id in LOADER_RULES:
+            assert meta.check_module == ""
+            continue
+        assert meta.check_module in MODULES, meta.id
+        assert CHECKS[meta.id].__module__ == f"meshguard.checks.{meta.check_module}", meta.id
