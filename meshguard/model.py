@@ -164,11 +164,15 @@ class Resource:
     @property
     def spec(self) -> Mapping[str, Any]:
         spec = self.body.get("spec")
+        if type(spec) is dict:  # the loader's type: skips the (slow) abstract-class check
+            return spec
         return spec if isinstance(spec, Mapping) else {}
 
     @property
     def metadata(self) -> Mapping[str, Any]:
         meta = self.body.get("metadata")
+        if type(meta) is dict:
+            return meta
         return meta if isinstance(meta, Mapping) else {}
 
     @property
