@@ -1,4 +1,6 @@
-"""Command line: `meshguard lint | rules | explain`. Exit 0 clean, 1 findings, 2 usage/input/config.
+"""Command line: `meshguard lint | fix | rules | explain`. Exit 2 is a usage, input or config error.
+
+lint exits 0 clean, 1 findings; fix exits 0 nothing changed, 1 rewrote (or would rewrite) files.
 
 Only this module and `report/` write to stdout. Start-up matters (pre-commit runs lint on every
 commit), so nothing here imports flask, kubernetes or cryptography.
@@ -13,12 +15,17 @@ import sys
 import textwrap
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from meshguard import __version__
 from meshguard.config import Config, find_config, load_config, parameter_doc
 from meshguard.errors import MeshguardError
-from meshguard.model import Severity
+from meshguard.model import Safety, Severity
 from meshguard.registry import RuleMeta, load_rules
+
+if TYPE_CHECKING:
+    from meshguard.fix import FileFix, FixOptions, FixReport
+    from meshguard.loader import LoadedFile
 
 log = logging.getLogger("meshguard")
 
@@ -27,6 +34,7 @@ examples:
   meshguard lint manifests/                 lint every *.yaml/*.yml below a folder
   kustomize build overlays/prod | meshguard lint -
   meshguard lint --format sarif -o meshguard.sarif .
+  meshguard fix manifests/                  apply the safe fixes in place (--diff: only show them)
   meshguard rules                           list the rules
   meshguard explain MG204                   what a rule checks, why, and how to fix it
 
@@ -34,6 +42,30 @@ exit status: 0 nothing at or above --fail-on, 1 findings at or above it, 2 usage
 configuration error. Configuration: .meshguard.yaml (searched upwards from the current
 directory), [tool.meshguard] in pyproject.toml, or --config FILE.
 """
+
+
+FIX_EPILOG = """\
+examples:
+  meshguard fix manifests/                  apply the safe fixes in place
+  meshguard fix --diff --unsafe-fixes .     show every fix, safe and unsafe, as a diff
+  meshguard fix --check .                   exit 1 when a safe fix would change a file (CI)
+  meshguard fix --rule MG204 --rule MG205 --unsafe-fixes traffic.yaml
+  kustomize build overlays/prod | meshguard fix - > fixed.yaml
+
+Only safe fixes apply by default; --unsafe-fixes adds the ones that may change behaviour
+(`meshguard explain RULE` says which). Each file is written atomically: a temporary file
+beside it, then a rename, keeping its mode; a symlink's target is rewritten.
+
+exit status: 0 nothing to change, 1 files rewritten (or, with --check or --diff, a fix would
+change something), 2 usage, input or configuration error, a file that does not parse, or an
+internal error (the file concerned is left untouched).
+"""
+
+SAFETY_TEXT = {
+    Safety.SAFE: "safe: applied by `meshguard fix`",
+    Safety.UNSAFE: "unsafe: applied with --unsafe-fixes",
+    Safety.NONE: "none",
+}
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -79,6 +111,55 @@ def _parser() -> argparse.ArgumentParser:
                       help="colour text output (default: auto = only on a terminal, and not with NO_COLOR)")
     _common(lint)
 
+    fix = sub.add_parser(
+        "fix",
+        help="repair manifests in place",
+        description="Apply the rules' fixes to manifests in place, changing only the repaired "
+        "fields: comments, quoting, key order and layout stay as written.",
+        epilog=FIX_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    fix.add_argument(
+        "paths",
+        nargs="*",
+        default=["."],
+        metavar="PATH",
+        help="files or folders to fix (default: .); - reads standard input and "
+        "writes the fixed stream to standard output",
+    )
+    fix.add_argument("--diff", action="store_true", help="print a unified diff and write nothing")
+    fix.add_argument(
+        "--check",
+        action="store_true",
+        help="write nothing; exit 1 when a fix would change something",
+    )
+    fix.add_argument(
+        "--rule",
+        action="append",
+        default=[],
+        metavar="ID",
+        help="apply only this rule's fixes (repeatable; other rules still run)",
+    )
+    fix.add_argument(
+        "--unsafe-fixes",
+        action="store_true",
+        help="also apply unsafe fixes, which may change traffic or security behaviour",
+    )
+    fix.add_argument(
+        "--new-docs",
+        metavar="FILE",
+        help="add new documents (such as a namespace's PeerAuthentication) to FILE "
+        "instead of the file holding their Namespace",
+    )
+    fix.add_argument(
+        "--context",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="read resources for reference only; they are never changed",
+    )
+    _common(fix)
+
     rules = sub.add_parser("rules", help="list the rules", description="List every rule with its severity and fix.")
     rules.add_argument("--check", action="store_true", help="validate the rule files against schemas/rule.schema.json")
     rules.add_argument("-v", "--verbose", action="store_true", help=argparse.SUPPRESS)
@@ -106,6 +187,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "lint":
             return _lint(args)
+        if args.command == "fix":
+            return _fix(args)
         if args.command == "rules":
             return _rules(args)
         return _explain(args)
@@ -191,6 +274,105 @@ def _lint(args: argparse.Namespace) -> int:
     return 1 if any(f.severity.rank >= threshold for f in result.findings) else 0
 
 
+def _fix(args: argparse.Namespace) -> int:
+    """Lint → fix passes, then write (or show) the result; see FIX_EPILOG for the exit status."""
+    from meshguard.fix import FixOptions, fix_files
+    from meshguard.loader import STDIN_NAME, iter_yaml_paths, load_file, load_files
+    from meshguard.rewrite import unified_diff, write_files
+
+    rules = load_rules()
+    config = _resolve_config(args, rules)
+    wanted = _id_list(",".join(args.rule), rules, "--rule") if args.rule else None
+    if args.paths.count("-") > 1:
+        raise MeshguardError("- (standard input) may be given once")
+    paths = list(iter_yaml_paths(args.paths, config.is_excluded))
+    files = load_files(paths, _jobs(0))
+    target, extra = _new_docs_target(args.new_docs, files) if args.new_docs else (None, None)
+    if extra is not None:
+        files.append(extra)
+    context = [res for p in iter_yaml_paths(args.context) for res in load_file(p).resources]
+    options = FixOptions(unsafe=args.unsafe_fixes, rules=wanted, new_docs=target)
+    report = fix_files(files, config, rules, options, context)
+
+    for outcome in report.files:
+        if outcome.path == target and not os.path.lexists(outcome.path):
+            outcome.exists = False
+        if outcome.unparsable is not None:
+            e = outcome.unparsable
+            print(
+                f"{outcome.path}:{e.position.line}:{e.position.column}: {e.rule} error: "
+                f"{e.message} (file left untouched)",
+                file=sys.stderr,
+            )
+        elif outcome.error:
+            print(f"meshguard: error: {outcome.path}: {outcome.error}", file=sys.stderr)
+    for problem in report.problems:
+        log.warning("%s", problem)
+    changed = [f for f in report.files if f.changed]
+    if args.diff:
+        sys.stdout.write("".join(unified_diff(f) for f in changed))
+    elif not args.check:
+        stdin = [f for f in report.files if f.path == STDIN_NAME]
+        write_files([f for f in changed if f.path != STDIN_NAME])
+        for outcome in stdin:
+            sys.stdout.write(outcome.text)
+    sys.stdout.flush()
+    print(_fix_summary(report, changed, options, dry=args.diff or args.check), file=sys.stderr)
+    if any(f.error or f.unparsable for f in report.files):
+        return 2
+    return 1 if changed else 0
+
+
+def _new_docs_target(path: str, files: list[LoadedFile]) -> tuple[str, LoadedFile | None]:
+    """The run's name for the --new-docs file, and the file to add when it is not an input."""
+    from meshguard.loader import STDIN_NAME, LoadedFile, load_file
+
+    if path == "-":
+        raise MeshguardError("--new-docs needs a file name, not -")
+    real = os.path.realpath(path)
+    found = next(
+        (f for f in files if f.path != STDIN_NAME and os.path.realpath(f.path) == real), None
+    )
+    if found is None and not os.path.exists(path):
+        if not os.path.isdir(os.path.dirname(os.path.abspath(path))):
+            raise MeshguardError(f"--new-docs {path}: no such folder")
+        return path, LoadedFile(path, "")
+    loaded = found or load_file(path)
+    if loaded.errors:
+        error = loaded.errors[0]
+        raise MeshguardError(f"--new-docs {path}:{error.position.line}: {error.message}")
+    return loaded.path, None if found else loaded
+
+
+def _fix_summary(
+    report: FixReport, changed: list[FileFix], options: FixOptions, *, dry: bool
+) -> str:
+    """One line: files changed, fixes applied per rule, findings left."""
+    counts = report.applied_by_rule()
+    if changed:
+        per_rule = ", ".join(f"{rule} x{n}" for rule, n in sorted(counts.items()))
+        total = sum(counts.values())
+        files = f"{len(changed)} file{'s' if len(changed) != 1 else ''}"
+        fixes = f"{total} fix{'es' if total != 1 else ''}"
+        head = f"{'would fix' if dry else 'fixed'} {files} with {fixes} ({per_rule})"
+    else:
+        head = "nothing to fix"
+    left = report.result.findings
+    tail = f"{len(left)} finding{'s' if len(left) != 1 else ''} left"
+    if not options.unsafe:
+        unsafe = sum(
+            1
+            for f in left
+            if f.fix is not None
+            and f.fix.safety is Safety.UNSAFE
+            and (f.fix.ops or f.fix.new_documents)
+            and (options.rules is None or f.rule in options.rules)
+        )
+        if unsafe:
+            tail += f" ({unsafe} fixable with --unsafe-fixes)"
+    return f"meshguard: {head}; {tail}"
+
+
 def _jobs(requested: int) -> int:
     if requested < 0:
         raise MeshguardError("--jobs must be 0 (one per core) or a positive number")
@@ -246,7 +428,7 @@ def explain_text(meta: RuleMeta) -> str:
         "Why it matters",
         wrap(meta.why),
         "",
-        f"Fix ({meta.fix_safety.value})",
+        f"Fix ({SAFETY_TEXT[meta.fix_safety]})",
         wrap(meta.fix_summary),
     ]
     if meta.fix_note:

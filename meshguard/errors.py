@@ -26,3 +26,7 @@ class ClusterError(MeshguardError):
 
 class AdmissionError(MeshguardError):
     """A malformed AdmissionReview."""
+
+
+class WriteError(MeshguardError):
+    """`meshguard fix` could not write a file (each file is still fully old or fully new)."""

@@ -129,12 +129,14 @@ def test_manifest_declares_the_lint_hooks() -> None:
         h["id"]: h
         for h in yaml.safe_load((REPO / ".pre-commit-hooks.yaml").read_text(encoding="utf-8"))
     }
-    assert {"meshguard", "meshguard-lint"} <= set(hooks)
-    for hook_id in ("meshguard", "meshguard-lint"):
+    assert {"meshguard", "meshguard-lint", "meshguard-fix"} <= set(hooks)
+    for hook_id in ("meshguard", "meshguard-lint", "meshguard-fix"):
         hook = hooks[hook_id]
-        assert hook["entry"] == "meshguard lint"
+        command = "fix" if hook_id == "meshguard-fix" else "lint"
+        assert hook["entry"] == f"meshguard {command}"
         assert hook["language"] == "python"
         assert hook["types"] == ["yaml"]
+        assert hook["require_serial"] is True
 
 
 def test_hook_fails_on_a_broken_manifest_and_passes_without_it(
@@ -153,8 +155,36 @@ def test_hook_fails_on_a_broken_manifest_and_passes_without_it(
 
     (work / "k8s" / "bad.yaml").unlink()
     _commit_all(work, env, "drop the broken manifest")
-    passed = _try_repo(work, src, env)  # every hook of the manifest: meshguard and meshguard-lint
+    passed = _try_repo(work, src, env)  # every hook: meshguard, meshguard-lint, meshguard-fix
     output = passed.stdout + passed.stderr
     assert passed.returncode == 0, output
-    assert output.count("Passed") == 2, output
+    assert output.count("Passed") == 3, output
     assert "MG000" not in output
+
+
+FIXABLE = """\
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: chat, namespace: web}   # comment kept
+spec:
+  http:
+  - retries: {attempts: 1, retryOn: "connect-failure, refused-stream"}
+"""
+
+
+def test_fix_hook_rewrites_then_passes(
+    hook_repo: tuple[Path, dict[str, str]], tmp_path: Path
+) -> None:
+    """Like a formatter: the first run rewrites the file and fails, the next one passes."""
+    src, env = hook_repo
+    work = _project(tmp_path, env, {"k8s/route.yaml": FIXABLE})
+
+    first = _try_repo(work, src, env, "meshguard-fix")
+    output = first.stdout + first.stderr
+    assert first.returncode == 1, output
+    assert "files were modified by this hook" in output
+    fixed = (work / "k8s" / "route.yaml").read_text(encoding="utf-8")
+    assert fixed == FIXABLE.replace("failure, refused", "failure,refused")
+
+    second = _try_repo(work, src, env, "meshguard-fix")
+    assert second.returncode == 0, second.stdout + second.stderr
