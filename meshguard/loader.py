@@ -537,6 +537,7 @@ def node_data(node: yaml.Node | None) -> Any:
 
 
 PARALLEL_MIN_FILES = 64  # below this, starting a worker costs more than it saves
+PARENT_SHARE = 0.8  # of an even share: measured best with 2 cores (benchmarks/)
 
 
 def load_files(paths: list[str], jobs: int = 1) -> list[LoadedFile]:
@@ -553,17 +554,44 @@ def load_files(paths: list[str], jobs: int = 1) -> list[LoadedFile]:
 
     if "fork" not in multiprocessing.get_all_start_methods():
         return [load_file(p) for p in paths]
-    shares = _split_by_size(paths, jobs)
-    with multiprocessing.get_context("fork").Pool(len(shares) - 1) as pool:
-        pending = [pool.apply_async(_load_share, (share,)) for share in shares[1:]]
-        loaded = [load_file(p) for p in shares[0]]
-        for result in pending:
-            loaded.extend(result.get())
+    # Small chunks stream back in order, so this process unpickles one while a worker parses
+    # the next; it keeps a little less than its even share because unpickling costs it too.
+    chunks = _split_by_size(paths, 8 * jobs)
+    own = max(1, int(len(chunks) * PARENT_SHARE / jobs))
+    with multiprocessing.get_context("fork").Pool(jobs - 1) as pool:
+        pending = pool.imap(_load_share, chunks[own:])
+        loaded = [load_file(p) for chunk in chunks[:own] for p in chunk]
+        for share in pending:
+            loaded.extend(_unpack(packed) for packed in share)
     return loaded
 
 
-def _load_share(paths: list[str]) -> list[LoadedFile]:
-    return [load_file(p) for p in paths]
+_Packed = tuple[str, str, list[tuple[Any, ...]], list[Finding]]
+
+
+def _load_share(paths: list[str]) -> list[_Packed]:
+    """Parse in a worker; send plain tuples (frozen slotted dataclasses unpickle slowly)."""
+    return [_pack(load_file(p)) for p in paths]
+
+
+def _pack(loaded: LoadedFile) -> _Packed:
+    resources = []
+    for res in loaded.resources:
+        pos = res.origin.positions
+        where = (pos.flat, pos.start) if isinstance(pos, LazyPositions) else dict(pos)
+        resources.append((res.api_version, res.kind, res.namespace, res.name, res.body, res.origin.doc_index, where))
+    return loaded.path, loaded.text, resources, loaded.errors
+
+
+def _unpack(packed: _Packed) -> LoadedFile:
+    path, text, resources, errors = packed
+    loaded = LoadedFile(path, text, errors=errors)
+    for api_version, kind, namespace, name, body, doc_index, where in resources:
+        positions = LazyPositions(where[0], body, where[1]) if isinstance(where, tuple) else where
+        loaded.resources.append(
+            Resource(api_version, kind, namespace, name, body, Origin(path, doc_index, positions))
+        )
+    return loaded
 
 
 def _split_by_size(paths: list[str], parts: int) -> list[list[str]]:
