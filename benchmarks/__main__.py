@@ -40,13 +40,25 @@ def best_of(runs: int, argv: Sequence[str]) -> float:
         proc = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=False)
         elapsed = time.perf_counter() - start
         if proc.returncode not in (0, 1):
-            raise SystemExit(f"{' '.join(argv)} failed ({proc.returncode}): {proc.stderr.decode()[-500:]}")
+            raise SystemExit(
+                f"{' '.join(argv)} failed ({proc.returncode}): {proc.stderr.decode()[-500:]}"
+            )
         best = min(best, elapsed)
     return best
 
 
 def lint_argv(path: Path, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "meshguard", "lint", "--no-config", "--format", "json", *extra, str(path)]
+    return [
+        sys.executable,
+        "-m",
+        "meshguard",
+        "lint",
+        "--no-config",
+        "--format",
+        "json",
+        *extra,
+        str(path),
+    ]
 
 
 def checkov_binary() -> Path | None:
@@ -64,12 +76,23 @@ def checkov_binary() -> Path | None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--docs", type=int, default=20_000, help="documents in the large run (default 20000)")
-    parser.add_argument("--small", type=int, default=800, help="documents in the scaling baseline (default 800)")
-    parser.add_argument("--runs", type=int, default=3, help="runs per figure; the best counts (default 3)")
-    parser.add_argument("--checkov", action="store_true", help="also compare with checkov on 4,000 documents")
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--docs", type=int, default=20_000, help="documents in the large run (default 20000)"
+    )
+    parser.add_argument(
+        "--small", type=int, default=800, help="documents in the scaling baseline (default 800)"
+    )
+    parser.add_argument(
+        "--runs", type=int, default=3, help="runs per figure; the best counts (default 3)"
+    )
+    parser.add_argument(
+        "--checkov", action="store_true", help="also compare with checkov on 4,000 documents"
+    )
     args = parser.parse_args(argv)
 
     # An installed meshguard has bytecode (pip compiles it); a source tree may not, for example
@@ -112,10 +135,32 @@ def main(argv: Sequence[str] | None = None) -> int:
             n_mid = generate(mid, 4_000)
             binary = checkov_binary()
             if binary is not None:
-                checkov = best_of(1, [str(binary), "-d", str(mid), "--framework", "kubernetes", "--quiet", "--compact"])
+                checkov = best_of(
+                    1,
+                    [
+                        str(binary),
+                        "-d",
+                        str(mid),
+                        "--framework",
+                        "kubernetes",
+                        "--quiet",
+                        "--compact",
+                    ],
+                )
                 lint_mid = best_of(args.runs, lint_argv(mid))
-                figures += [(f"checkov {n_mid} docs", checkov, n_mid), (f"lint {n_mid} docs", lint_mid, n_mid)]
-                rows.append((f"checkov {n_mid} docs", checkov, f"lint {n_mid} docs", checkov / lint_mid, -15.0))
+                figures += [
+                    (f"checkov {n_mid} docs", checkov, n_mid),
+                    (f"lint {n_mid} docs", lint_mid, n_mid),
+                ]
+                rows.append(
+                    (
+                        f"checkov {n_mid} docs",
+                        checkov,
+                        f"lint {n_mid} docs",
+                        checkov / lint_mid,
+                        -15.0,
+                    )
+                )
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

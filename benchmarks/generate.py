@@ -120,7 +120,10 @@ spec:
     - destination: {{host: {name}.{ns}.svc.cluster.local, port: {{number: 80}}}}
       weight: 10
     timeout: 30s
-    retries: {{attempts: 2, perTryTimeout: 10s, retryOn: "connect-failure,refused-stream,unavailable"}}
+    retries:
+      attempts: 2
+      perTryTimeout: 10s
+      retryOn: connect-failure,refused-stream,unavailable
 ---
 apiVersion: networking.istio.io/v1
 kind: DestinationRule
@@ -384,19 +387,27 @@ def generate(directory: Path, documents: int, *, seed: int = 7, docs_per_file: i
                 good = rng.random() < 0.875
                 chunks.append(
                     _KSERVE.format(
-                        name=name, ns=ns, runtime=rng.choice(["sklearn", "xgboost", "pytorch", "triton"]),
-                        replicas=rng.choice([2, 3]), version=rng.randint(1, 9),
-                        timeout=30 if good else 60, attempts=2 if good else 3,
+                        name=name,
+                        ns=ns,
+                        runtime=rng.choice(["sklearn", "xgboost", "pytorch", "triton"]),
+                        replicas=rng.choice([2, 3]),
+                        version=rng.randint(1, 9),
+                        timeout=30 if good else 60,
+                        attempts=2 if good else 3,
                         per_try=10 if good else 20,
                     )
                 )
                 count += 5
             else:
                 chunks.append(
-                    _VLLM.format(name=name, ns=ns, replicas=rng.choice([2, 4]), version=rng.randint(4, 9))
+                    _VLLM.format(
+                        name=name, ns=ns, replicas=rng.choice([2, 4]), version=rng.randint(4, 9)
+                    )
                 )
                 count += 7
-        (directory / f"team-{file_index:05d}.yaml").write_text("---\n".join(chunks), encoding="utf-8")
+        (directory / f"team-{file_index:05d}.yaml").write_text(
+            "---\n".join(chunks), encoding="utf-8"
+        )
         written += count
         file_index += 1
     return written

@@ -86,29 +86,69 @@ def _parser() -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    lint.add_argument("paths", nargs="*", default=["."], metavar="PATH",
-                      help="files or folders to check (default: .); - reads standard input")
-    lint.add_argument("-f", "--format", default="auto",
-                      choices=["auto", "text", "parsable", "json", "sarif", "github"],
-                      help="output format (default: auto = github under GitHub Actions, else text)")
-    lint.add_argument("-o", "--output", metavar="FILE", help="write the report to FILE instead of stdout")
-    lint.add_argument("--fail-on", choices=["error", "warning", "never"],
-                      help="lowest severity that makes the exit status 1 (default: warning; info never fails)")
+    lint.add_argument(
+        "paths",
+        nargs="*",
+        default=["."],
+        metavar="PATH",
+        help="files or folders to check (default: .); - reads standard input",
+    )
+    lint.add_argument(
+        "-f",
+        "--format",
+        default="auto",
+        choices=["auto", "text", "parsable", "json", "sarif", "github"],
+        help="output format (default: auto = github under GitHub Actions, else text)",
+    )
+    lint.add_argument(
+        "-o", "--output", metavar="FILE", help="write the report to FILE instead of stdout"
+    )
+    lint.add_argument(
+        "--fail-on",
+        choices=["error", "warning", "never"],
+        help="lowest severity that makes the exit status 1 (default: warning; info never fails)",
+    )
     lint.add_argument("--select", metavar="IDS", help="run only these rules (comma-separated ids)")
     lint.add_argument("--ignore", metavar="IDS", help="skip these rules (comma-separated ids)")
-    lint.add_argument("--context", action="append", default=[], metavar="PATH",
-                      help="read resources for reference only (e.g. the cluster's Services from "
-                      "`kubectl get svc -A -o yaml`): they resolve references but are not reported on")
-    lint.add_argument("--strict-refs", action="store_true",
-                      help="report a reference whose target is absent as an error, not as info (unresolved)")
-    lint.add_argument("--istio-values", action="append", default=[], metavar="FILE",
-                      help="istiod Helm values file to check and to read mesh settings from (repeatable)")
-    lint.add_argument("-j", "--jobs", type=int, default=0, metavar="N",
-                      help="processes that parse and check (default 0: one per core, for large runs only)")
-    lint.add_argument("--show-suppressed", action="store_true",
-                      help="also list findings silenced by annotations or comments")
-    lint.add_argument("--color", choices=["auto", "always", "never"], default="auto",
-                      help="colour text output (default: auto = only on a terminal, and not with NO_COLOR)")
+    lint.add_argument(
+        "--context",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="read resources for reference only (e.g. the cluster's Services from "
+        "`kubectl get svc -A -o yaml`): they resolve references but are not reported on",
+    )
+    lint.add_argument(
+        "--strict-refs",
+        action="store_true",
+        help="report a reference whose target is absent as an error, not as info (unresolved)",
+    )
+    lint.add_argument(
+        "--istio-values",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="istiod Helm values file to check and to read mesh settings from (repeatable)",
+    )
+    lint.add_argument(
+        "-j",
+        "--jobs",
+        type=int,
+        default=0,
+        metavar="N",
+        help="processes that parse and check (default 0: one per core, for large runs only)",
+    )
+    lint.add_argument(
+        "--show-suppressed",
+        action="store_true",
+        help="also list findings silenced by annotations or comments",
+    )
+    lint.add_argument(
+        "--color",
+        choices=["auto", "always", "never"],
+        default="auto",
+        help="colour text output (default: auto = only on a terminal, and not with NO_COLOR)",
+    )
     _common(lint)
 
     fix = sub.add_parser(
@@ -160,27 +200,44 @@ def _parser() -> argparse.ArgumentParser:
     )
     _common(fix)
 
-    rules = sub.add_parser("rules", help="list the rules", description="List every rule with its severity and fix.")
-    rules.add_argument("--check", action="store_true", help="validate the rule files against schemas/rule.schema.json")
+    rules = sub.add_parser(
+        "rules", help="list the rules", description="List every rule with its severity and fix."
+    )
+    rules.add_argument(
+        "--check",
+        action="store_true",
+        help="validate the rule files against schemas/rule.schema.json",
+    )
     rules.add_argument("-v", "--verbose", action="store_true", help=argparse.SUPPRESS)
 
-    explain = sub.add_parser("explain", help="explain one rule", description="Print what a rule checks, why, how to fix it, and its examples.")
+    explain = sub.add_parser(
+        "explain",
+        help="explain one rule",
+        description="Print what a rule checks, why, how to fix it, and its examples.",
+    )
     explain.add_argument("rule", metavar="RULE_ID", help="for example MG204")
     explain.add_argument("-v", "--verbose", action="store_true", help=argparse.SUPPRESS)
     return parser
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("-c", "--config", metavar="FILE", help="configuration file (default: search upwards)")
-    parser.add_argument("--no-config", action="store_true", help="ignore configuration files; use defaults")
+    parser.add_argument(
+        "-c", "--config", metavar="FILE", help="configuration file (default: search upwards)"
+    )
+    parser.add_argument(
+        "--no-config", action="store_true", help="ignore configuration files; use defaults"
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO if getattr(args, "verbose", False) else logging.WARNING,
-                        format="meshguard: %(message)s", stream=sys.stderr)
+    logging.basicConfig(
+        level=logging.INFO if getattr(args, "verbose", False) else logging.WARNING,
+        format="meshguard: %(message)s",
+        stream=sys.stderr,
+    )
     if args.command is None:
         parser.print_help()
         return 2
@@ -225,8 +282,8 @@ def _id_list(text: str | None, rules: dict[str, RuleMeta], flag: str) -> frozens
 def _lint(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
-    from meshguard.engine import run
     from meshguard.config import with_parameters
+    from meshguard.engine import run
     from meshguard.loader import iter_yaml_paths, load_file, load_files, load_values_file
     from meshguard.report import ReportOptions, render
 
@@ -257,7 +314,10 @@ def _lint(args: argparse.Namespace) -> int:
     if fmt == "auto":
         fmt = "github" if os.environ.get("GITHUB_ACTIONS") == "true" else "text"
     color = args.color == "always" or (
-        args.color == "auto" and args.output is None and sys.stdout.isatty() and "NO_COLOR" not in os.environ
+        args.color == "auto"
+        and args.output is None
+        and sys.stdout.isatty()
+        and "NO_COLOR" not in os.environ
     )
     options = ReportOptions(rules=rules, color=color, show_suppressed=args.show_suppressed)
     text = render(fmt, result, options)
@@ -415,7 +475,9 @@ def _explain(args: argparse.Namespace) -> int:
 
 def explain_text(meta: RuleMeta) -> str:
     def wrap(text: str, indent: str = "  ") -> str:
-        return textwrap.fill(" ".join(text.split()), width=96, initial_indent=indent, subsequent_indent=indent)
+        return textwrap.fill(
+            " ".join(text.split()), width=96, initial_indent=indent, subsequent_indent=indent
+        )
 
     kinds = ", ".join(f"{g or 'core'}/{k}" for g, k in meta.applies_to) or "(input files)"
     lines = [
@@ -444,6 +506,10 @@ def explain_text(meta: RuleMeta) -> str:
         lines += ["", "Also covered by: " + ", ".join(meta.peers)]
     for example in meta.examples:
         label = "Fails" if "fail" in example else "Passes"
-        lines += ["", f"{label}:", textwrap.indent(str(example.get("fail", example.get("pass", ""))).rstrip(), "    ")]
+        lines += [
+            "",
+            f"{label}:",
+            textwrap.indent(str(example.get("fail", example.get("pass", ""))).rstrip(), "    "),
+        ]
     lines += ["", f"Docs: {meta.docs_url}"]
     return "\n".join(lines) + "\n"

@@ -91,7 +91,9 @@ def _default_of(sub: Mapping[str, Any]) -> Any:
     return base
 
 
-def _merge(defaults: Mapping[str, Any], values: Mapping[str, Any], node: Mapping[str, Any]) -> dict[str, Any]:
+def _merge(
+    defaults: Mapping[str, Any], values: Mapping[str, Any], node: Mapping[str, Any]
+) -> dict[str, Any]:
     """Overlay user values on defaults: structured objects (schema `properties`) merge key by
     key (`retry_profile.llm.attempts` alone keeps the default perTryTimeout); other values,
     lists and free-form maps included, replace the default whole."""
@@ -219,7 +221,9 @@ def _validate(path: Path, data: Any, positions: Mapping[str, Any]) -> None:
     import jsonschema
 
     validator = jsonschema.Draft202012Validator(schema("config"))
-    errors = sorted(validator.iter_errors(data), key=lambda e: (len(e.absolute_path), str(e.absolute_path)))
+    errors = sorted(
+        validator.iter_errors(data), key=lambda e: (len(e.absolute_path), str(e.absolute_path))
+    )
     if not errors:
         return
     error = errors[0]
@@ -247,7 +251,9 @@ def _build(path: Path, data: Mapping[str, Any]) -> Config:
     selected = data.get("select")
     return Config(
         source=str(path),
-        params=Params(_merge(parameter_defaults(), data.get("parameters") or {}, _parameters_schema())),
+        params=Params(
+            _merge(parameter_defaults(), data.get("parameters") or {}, _parameters_schema())
+        ),
         disabled=frozenset(disabled),
         # as with --select, a file that does not parse is still reported (MG000)
         selected=frozenset(selected) | {"MG000"} if selected is not None else None,
@@ -263,4 +269,6 @@ def with_parameters(config: Config, overrides: Mapping[str, Any]) -> Config:
     """A copy of `config` with some parameters replaced (rule examples, webhook settings)."""
     from dataclasses import replace
 
-    return replace(config, params=Params(_merge(config.params.as_dict(), overrides, _parameters_schema())))
+    return replace(
+        config, params=Params(_merge(config.params.as_dict(), overrides, _parameters_schema()))
+    )

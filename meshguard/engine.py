@@ -19,7 +19,6 @@ from meshguard.loader import LoadedFile
 from meshguard.model import Finding, Position, Resource, Severity
 from meshguard.registry import CHECKS, CheckFn, RuleContext, RuleMeta, import_checks
 
-
 IGNORE_ANNOTATION = "meshguard.io/ignore"
 INTERNAL_ERROR_RULE = "MG000"
 _COMMENT = re.compile(r"#\s*meshguard:\s*ignore\[([A-Za-z0-9_,\s]+)\]")
@@ -81,7 +80,11 @@ def run(
     result.resources = len(primary)
     inventory = Inventory([*primary, *context], config.params)
     dispatch = build_dispatch(rules, config, {(r.group, r.kind) for r in primary})
-    contexts = {meta.id: RuleContext(meta, config.params, inventory) for metas in dispatch.values() for meta in metas}
+    contexts = {
+        meta.id: RuleContext(meta, config.params, inventory)
+        for metas in dispatch.values()
+        for meta in metas
+    }
 
     raw: list[Finding] = [e for f in files for e in f.errors if config.rule_enabled(e.rule)]
     plan = _Plan(primary, dispatch, contexts, inventory.resources)
@@ -186,7 +189,8 @@ def _run_check(fn: CheckFn, res: Resource, ctx: RuleContext) -> list[Finding]:
             Finding(
                 INTERNAL_ERROR_RULE,
                 Severity.ERROR,
-                f"internal error in {ctx.rule.id} on {res.ref}; please report it with this document",
+                f"internal error in {ctx.rule.id} on {res.ref}; "
+                "please report it with this document",
                 res.origin.file,
                 res.origin.position_of(""),
                 "",
@@ -198,7 +202,7 @@ def _run_check(fn: CheckFn, res: Resource, ctx: RuleContext) -> list[Finding]:
 
 
 def _comment_suppressions(text: str) -> dict[int, frozenset[str]]:
-    """Line → rule ids named by `# meshguard: ignore[...]` on that line or on a comment line just above."""
+    """Line → rule ids named by `# meshguard: ignore[...]` there or on a comment line just above."""
     if "meshguard:" not in text:
         return {}
     out: dict[int, frozenset[str]] = {}

@@ -21,8 +21,8 @@ import yaml
 from meshguard.errors import InputError
 from meshguard.model import (
     CLUSTER_SCOPED_KINDS,
-    LazyPositions,
     Finding,
+    LazyPositions,
     Origin,
     Position,
     Resource,
@@ -78,6 +78,7 @@ class _Loader(_BaseLoader):  # type: ignore[misc]
 
     def ascend_resolver(self) -> None:
         return None
+
 
 _constructor = yaml.constructor.SafeConstructor()
 _SCALARS: dict[str, Callable[[yaml.ScalarNode], Any]] = {
@@ -288,7 +289,9 @@ def _resources_of(
             )
         for item in items.value:
             if isinstance(item, yaml.MappingNode):
-                yield from _resources_of(item, name, doc_index, budget, (*lists, id(node)), track_aliases)
+                yield from _resources_of(
+                    item, name, doc_index, budget, (*lists, id(node)), track_aliases
+                )
         return
     # the object itself is where its mapping starts (not line 1: later documents, List items)
     start = (node.start_mark.line + 1, node.start_mark.column + 1)
@@ -346,7 +349,9 @@ class _FlatConverter:
 
     def mapping(self, node: yaml.MappingNode, depth: int) -> dict[str, Any]:
         if depth > MAX_DEPTH:
-            raise _DocumentTooLarge(f"document is nested deeper than {MAX_DEPTH} levels", node.start_mark.line + 1)
+            raise _DocumentTooLarge(
+                f"document is nested deeper than {MAX_DEPTH} levels", node.start_mark.line + 1
+            )
         out: dict[str, Any] = {}
         append = self.flat.append
         for key_node, value_node in node.value:
@@ -368,7 +373,9 @@ class _FlatConverter:
 
     def sequence(self, node: yaml.SequenceNode, depth: int) -> list[Any]:
         if depth > MAX_DEPTH:
-            raise _DocumentTooLarge(f"document is nested deeper than {MAX_DEPTH} levels", node.start_mark.line + 1)
+            raise _DocumentTooLarge(
+                f"document is nested deeper than {MAX_DEPTH} levels", node.start_mark.line + 1
+            )
         out: list[Any] = []
         append = self.flat.append
         for item in node.value:
@@ -435,20 +442,31 @@ class _Converter:
         if cls is _ScalarNode:
             return _scalar(node)
         if depth > MAX_DEPTH:
-            raise _DocumentTooLarge(f"document is nested deeper than {MAX_DEPTH} levels", node.start_mark.line + 1)
+            raise _DocumentTooLarge(
+                f"document is nested deeper than {MAX_DEPTH} levels", node.start_mark.line + 1
+            )
         if not self.track:
-            return self._sequence(node, ptr, depth) if cls is _SequenceNode else self._mapping(node, ptr, depth)
+            return (
+                self._sequence(node, ptr, depth)
+                if cls is _SequenceNode
+                else self._mapping(node, ptr, depth)
+            )
         self.budget -= len(node.value) + 1
         if self.budget < 0:
             raise _DocumentTooLarge(
-                f"document expands to more than {MAX_NODES_PER_DOCUMENT} nodes (alias bomb?)", self.start_line
+                f"document expands to more than {MAX_NODES_PER_DOCUMENT} nodes (alias bomb?)",
+                self.start_line,
             )
         key = id(node)
         if key in self.active:
             raise _DocumentTooLarge("document is recursive alias", node.start_mark.line + 1)
         self.active.add(key)
         try:
-            return self._sequence(node, ptr, depth) if cls is _SequenceNode else self._mapping(node, ptr, depth)
+            return (
+                self._sequence(node, ptr, depth)
+                if cls is _SequenceNode
+                else self._mapping(node, ptr, depth)
+            )
         finally:
             self.active.discard(key)
 
@@ -460,7 +478,9 @@ class _Converter:
             child = f"{ptr}/{index}"
             mark = item.start_mark
             positions[child] = (mark.line + 1, mark.column + 1)
-            out.append(_scalar(item) if item.__class__ is _ScalarNode else convert(item, child, depth + 1))
+            out.append(
+                _scalar(item) if item.__class__ is _ScalarNode else convert(item, child, depth + 1)
+            )
         return out
 
     def _mapping(self, node: yaml.MappingNode, ptr: str, depth: int) -> dict[str, Any]:
@@ -472,7 +492,11 @@ class _Converter:
                 self._merge(out, convert(value_node, ptr, depth + 1))
                 continue
             key = key_node.value if key_node.__class__ is _ScalarNode else str(key_node.start_mark)
-            child = f"{ptr}/{escape_pointer_token(key)}" if ("/" in key or "~" in key) else f"{ptr}/{key}"
+            child = (
+                f"{ptr}/{escape_pointer_token(key)}"
+                if ("/" in key or "~" in key)
+                else f"{ptr}/{key}"
+            )
             mark = key_node.start_mark
             positions[child] = (mark.line + 1, mark.column + 1)
             if value_node.__class__ is _ScalarNode:
@@ -579,7 +603,17 @@ def _pack(loaded: LoadedFile) -> _Packed:
     for res in loaded.resources:
         pos = res.origin.positions
         where = (pos.flat, pos.start) if isinstance(pos, LazyPositions) else dict(pos)
-        resources.append((res.api_version, res.kind, res.namespace, res.name, res.body, res.origin.doc_index, where))
+        resources.append(
+            (
+                res.api_version,
+                res.kind,
+                res.namespace,
+                res.name,
+                res.body,
+                res.origin.doc_index,
+                where,
+            )
+        )
     return loaded.path, loaded.text, resources, loaded.errors
 
 

@@ -72,7 +72,9 @@ class LazyPositions(Mapping[JsonPointer, tuple[int, int]]):
 
     __slots__ = ("_flat", "_body", "_start", "_map")
 
-    def __init__(self, flat: Sequence[int], body: Mapping[str, Any], start: tuple[int, int]) -> None:
+    def __init__(
+        self, flat: Sequence[int], body: Mapping[str, Any], start: tuple[int, int]
+    ) -> None:
         self._flat = flat
         self._body = body
         self._start = start
@@ -196,7 +198,11 @@ class Resource:
     @property
     def ref(self) -> str:
         """`Kind namespace/name`, as shown in messages."""
-        return f"{self.kind} {self.namespace}/{self.name}" if self.namespace else f"{self.kind} {self.name}"
+        return (
+            f"{self.kind} {self.namespace}/{self.name}"
+            if self.namespace
+            else f"{self.kind} {self.name}"
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,11 +215,15 @@ class Fix:
     safety: Safety = Safety.SAFE
 
     @classmethod
-    def replace(cls, pointer: JsonPointer, value: Any, title: str, *, safety: Safety = Safety.SAFE) -> Fix:
+    def replace(
+        cls, pointer: JsonPointer, value: Any, title: str, *, safety: Safety = Safety.SAFE
+    ) -> Fix:
         return cls(title, ({"op": "replace", "path": pointer, "value": value},), safety=safety)
 
     @classmethod
-    def add(cls, pointer: JsonPointer, value: Any, title: str, *, safety: Safety = Safety.SAFE) -> Fix:
+    def add(
+        cls, pointer: JsonPointer, value: Any, title: str, *, safety: Safety = Safety.SAFE
+    ) -> Fix:
         return cls(title, ({"op": "add", "path": pointer, "value": value},), safety=safety)
 
     @classmethod
@@ -221,7 +231,9 @@ class Fix:
         return cls(title, ({"op": "remove", "path": pointer},), safety=safety)
 
     @classmethod
-    def add_document(cls, document: Mapping[str, Any], title: str, *, safety: Safety = Safety.SAFE) -> Fix:
+    def add_document(
+        cls, document: Mapping[str, Any], title: str, *, safety: Safety = Safety.SAFE
+    ) -> Fix:
         return cls(title, new_documents=(document,), safety=safety)
 
 

@@ -33,7 +33,9 @@ def check(rule_id: str) -> Callable[[CheckFn], CheckFn]:
 
     def register(fn: CheckFn) -> CheckFn:
         if rule_id in CHECKS:
-            raise AssertionError(f"{rule_id} registered twice ({CHECKS[rule_id].__name__}, {fn.__name__})")
+            raise AssertionError(
+                f"{rule_id} registered twice ({CHECKS[rule_id].__name__}, {fn.__name__})"
+            )
         CHECKS[rule_id] = fn
         return fn
 
@@ -133,7 +135,8 @@ def _validate(path: Path, data: Any) -> None:
     from meshguard.resources import schema
 
     errors = sorted(
-        jsonschema.Draft202012Validator(schema("rule")).iter_errors(data), key=lambda e: list(e.path)
+        jsonschema.Draft202012Validator(schema("rule")).iter_errors(data),
+        key=lambda e: list(e.path),
     )
     if errors:
         where = "/".join(str(p) for p in errors[0].absolute_path) or "(top)"
@@ -142,7 +145,9 @@ def _validate(path: Path, data: Any) -> None:
 
 def load_rules(directory: Path | None = None, *, validate: bool = False) -> dict[str, RuleMeta]:
     """All rules of a directory (the built-in pack by default), by id, in id order."""
-    return {meta.id: meta for meta in (load_rule(p, validate=validate) for p in rule_files(directory))}
+    return {
+        meta.id: meta for meta in (load_rule(p, validate=validate) for p in rule_files(directory))
+    }
 
 
 def import_checks(rules: Iterable[RuleMeta]) -> None:

@@ -15,7 +15,9 @@ from meshguard.registry import RuleMeta, load_rules
 RULES: dict[str, RuleMeta] = load_rules()
 
 
-def lint_text(text: str, params: Mapping[str, Any] | None = None, name: str = "input.yaml") -> Result:
+def lint_text(
+    text: str, params: Mapping[str, Any] | None = None, name: str = "input.yaml"
+) -> Result:
     config = with_parameters(Config(), params) if params else Config()
     return run([load_text(textwrap.dedent(text), name)], config, RULES)
 
@@ -24,6 +26,8 @@ def findings_of(text: str, rule: str, params: Mapping[str, Any] | None = None) -
     return [f for f in lint_text(text, params).findings if f.rule == rule]
 
 
-def lines_of(text: str, rule: str, params: Mapping[str, Any] | None = None) -> list[tuple[int, str]]:
+def lines_of(
+    text: str, rule: str, params: Mapping[str, Any] | None = None
+) -> list[tuple[int, str]]:
     """(line, severity) of a rule's findings: the compact table rule tests assert against."""
     return [(f.position.line, f.severity.value) for f in findings_of(text, rule, params)]

@@ -51,7 +51,10 @@ spec:
         (CRONJOB, ["/spec/jobTemplate/spec/template"], [{"app": "nightly"}]),
         (
             PYTORCHJOB,
-            ["/spec/pytorchReplicaSpecs/Master/template", "/spec/pytorchReplicaSpecs/Worker/template"],
+            [
+                "/spec/pytorchReplicaSpecs/Master/template",
+                "/spec/pytorchReplicaSpecs/Worker/template",
+            ],
             [{"role": "master"}, {"role": "worker"}],
         ),
     ],

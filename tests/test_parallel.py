@@ -15,7 +15,15 @@ from meshguard.registry import load_rules
 def _snapshot(files: list[loader.LoadedFile], jobs: int) -> list[tuple[object, ...]]:
     result = engine.run(files, Config(), load_rules(), jobs=jobs)
     return [
-        (f.rule, f.severity, f.message, f.file, f.position, f.pointer, f.resource.ref if f.resource else None)
+        (
+            f.rule,
+            f.severity,
+            f.message,
+            f.file,
+            f.position,
+            f.pointer,
+            f.resource.ref if f.resource else None,
+        )
         for f in result.findings
     ]
 
@@ -31,5 +39,7 @@ def test_parallel_run_equals_serial(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert [f.path for f in parallel_files] == [f.path for f in serial_files]
     assert [len(f.resources) for f in parallel_files] == [len(f.resources) for f in serial_files]
     serial = _snapshot(serial_files, 1)
-    assert serial, "the generated repository has findings (MG204 on some routes, MG000 on broken.yaml)"
+    assert serial, (
+        "the generated repository has findings (MG204 on some routes, MG000 on broken.yaml)"
+    )
     assert _snapshot(parallel_files, 2) == serial

@@ -9,7 +9,9 @@ import pytest
 from meshguard.loader import iter_yaml_paths
 
 
-def test_folder_walk_skips_dotfiles_and_dot_folders(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_folder_walk_skips_dotfiles_and_dot_folders(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     (tmp_path / "k8s").mkdir()
     (tmp_path / "k8s" / "a.yaml").write_text("x: 1\n")
     (tmp_path / "b.yml").write_text("x: 1\n")

@@ -15,7 +15,9 @@ def _eager(text: str) -> list[dict[str, tuple[int, int]]]:
     maps = []
     for node in yaml.compose_all(text, Loader=yaml.CSafeLoader):
         if isinstance(node, yaml.MappingNode):
-            positions: dict[str, tuple[int, int]] = {"": (node.start_mark.line + 1, node.start_mark.column + 1)}
+            positions: dict[str, tuple[int, int]] = {
+                "": (node.start_mark.line + 1, node.start_mark.column + 1)
+            }
             _Converter(positions, 1).convert(node, "", 0)
             maps.append(positions)
     return maps
@@ -64,7 +66,10 @@ def test_memoised_resolver_gives_pyyaml_tags(corpus: Path) -> None:
     """loader._Loader remembers implicit tags; they must be exactly PyYAML's (YAML 1.1)."""
     from meshguard.loader import _Loader
 
-    tricky = "a: [yes, No, on, ~, null, 0x1F, 0o17, 017, 1_000, .inf, -.Inf, .NaN, 1e3, 2001-12-14, '', =, <<]\n"
+    tricky = (
+        "a: [yes, No, on, ~, null, 0x1F, 0o17, 017, 1_000, .inf, -.Inf, .NaN, 1e3, 2001-12-14,"
+        " '', =, <<]\n"
+    )
     texts = [tricky] + [p.read_text(encoding="utf-8") for p in sorted(corpus.rglob("*.yaml"))[:400]]
     for text in texts:
         try:

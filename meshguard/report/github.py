@@ -20,6 +20,7 @@ def _prop(text: str) -> str:
 def render_github(result: Result, options: ReportOptions) -> str:
     lines = []
     for f in result.findings:
-        props = f"file={_prop(f.file)},line={f.position.line},col={f.position.column},title={_prop(f.rule)}"
+        where = f"line={f.position.line},col={f.position.column}"
+        props = f"file={_prop(f.file)},{where},title={_prop(f.rule)}"
         lines.append(f"::{_LEVEL[f.severity]} {props}::{_data(f'{f.rule} {f.message}')}")
     return "".join(line + "\n" for line in lines)

@@ -19,7 +19,9 @@ INFORMATION_URI = "https://github.com/meshguard/meshguard"
 
 
 def _rule_descriptor(meta: RuleMeta) -> dict[str, Any]:
-    help_text = f"{meta.what}\n\nWhy: {meta.why}\n\nFix ({meta.fix_safety.value}): {meta.fix_summary}"
+    help_text = (
+        f"{meta.what}\n\nWhy: {meta.why}\n\nFix ({meta.fix_safety.value}): {meta.fix_summary}"
+    )
     return {
         "id": meta.id,
         "name": "".join(word.capitalize() for word in meta.title.replace("`", "").split()[:8]),

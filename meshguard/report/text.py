@@ -28,10 +28,16 @@ def render_text(result: Result, options: ReportOptions) -> str:
     if options.show_suppressed and result.suppressed:
         out.append(_paint("suppressed", "2", options.color))
         for f, how in result.suppressed:
-            out.append(f"  {f.file}:{f.position.line}:{f.position.column}  {f.rule}  {f.message}  ({how})")
+            out.append(
+                f"  {f.file}:{f.position.line}:{f.position.column}  {f.rule}  {f.message}  ({how})"
+            )
         out.append("")
     out.append(_summary(result, options))
     return "\n".join(out) + "\n"
+
+
+def _plural(count: int, severity: Severity) -> str:
+    return "s" if count != 1 and severity is not Severity.INFO else ""
 
 
 def _summary(result: Result, options: ReportOptions) -> str:
@@ -41,7 +47,9 @@ def _summary(result: Result, options: ReportOptions) -> str:
         line = f"no problems in {scanned}"
     else:
         total = len(result.findings)
-        parts = ", ".join(f"{tally[s.value]} {s.value}{'s' if tally[s.value] != 1 and s is not Severity.INFO else ''}" for s in Severity)
+        parts = ", ".join(
+            f"{tally[s.value]} {s.value}{_plural(tally[s.value], s)}" for s in Severity
+        )
         line = f"{total} problem{'s' if total != 1 else ''} ({parts}) in {scanned}"
         fixable = sum(is_fixable(f, options.unsafe_fixes) for f in result.findings)
         if fixable:

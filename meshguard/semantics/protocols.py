@@ -1,7 +1,8 @@
-"""Service port protocol as Istio computes it (`istio pkg/config/kube/conversion.go: ConvertProtocol`).
+"""Service port protocol as Istio computes it.
 
-Istio picks the L7 protocol from `appProtocol` when present (it alone decides), else from the
-port name's prefix before `-`; anything it does not recognise is sniffed ("unsupported").
+Per `istio pkg/config/kube/conversion.go: ConvertProtocol`, Istio picks the L7 protocol from
+`appProtocol` when present (it alone decides), else from the port name's prefix before `-`;
+anything it does not recognise is sniffed ("unsupported").
 """
 
 from __future__ import annotations
@@ -11,13 +12,32 @@ from typing import Any
 
 # istio pkg/config/protocol/instance.go: Parse (case-insensitive)
 KNOWN = frozenset(
-    {"grpc", "grpc-web", "http", "http_proxy", "http2", "https", "tcp", "tls", "udp", "mongo", "redis", "mysql"}
+    {
+        "grpc",
+        "grpc-web",
+        "http",
+        "http_proxy",
+        "http2",
+        "https",
+        "tcp",
+        "tls",
+        "udp",
+        "mongo",
+        "redis",
+        "mysql",
+    }
 )
 SNIFFED = "unsupported"
-HTTP_FAMILY = frozenset({"http", "http_proxy", "http2", "grpc", "grpc-web", SNIFFED})  # MG408/MG105: sniffed may be HTTP
+HTTP_FAMILY = frozenset(
+    {"http", "http_proxy", "http2", "grpc", "grpc-web", SNIFFED}
+)  # MG408/MG105: sniffed may be HTTP
 GRPC_CAPABLE = frozenset({"grpc", "http2", "grpc-web"})
 _WELL_KNOWN_TCP_PORTS = frozenset({25, 53, 3306, 27017})
-_K8S_APP_PROTOCOLS = {"kubernetes.io/h2c": "http2", "kubernetes.io/ws": "http", "kubernetes.io/wss": "https"}
+_K8S_APP_PROTOCOLS = {
+    "kubernetes.io/h2c": "http2",
+    "kubernetes.io/ws": "http",
+    "kubernetes.io/wss": "https",
+}
 
 
 def port_protocol(port: Mapping[str, Any]) -> str:

@@ -17,7 +17,6 @@ validateResourceQuantity``). Three values exist for one text, and checks must pi
 from __future__ import annotations
 
 import functools
-
 import math
 import re
 import unicodedata

@@ -17,9 +17,11 @@ EXAMPLES = REPO / "examples"
 
 # (rule, file, line, severity) for the security and traffic families (MG1xx, MG2xx).
 LESSON_MG1_MG2 = [
-    # ml-serving has the lesson's AuthorizationPolicy, but only with a selector: no default deny (MG104).
+    # ml-serving has the lesson's AuthorizationPolicy, but only with a selector:
+    # no default deny (MG104).
     ("MG104", "namespaces.yaml", 12, "warning"),
-    # ml-training has no PeerAuthentication at all: Istio's default is PERMISSIVE (MG101, §6 item 6).
+    # ml-training has no PeerAuthentication at all: Istio's default is PERMISSIVE
+    # (MG101, §6 item 6).
     ("MG101", "namespaces.yaml", 20, "error"),
     ("MG104", "namespaces.yaml", 20, "warning"),
     # RULES.md §4: attempts are retries, (3 + 1) × 10s = 40s > 30s (MG204) ...
@@ -75,11 +77,16 @@ def test_console_script_on_the_lesson() -> None:
     """The README's first command, minus the install: text output, exit 1, a summary line."""
     proc = subprocess.run(
         [sys.executable, "-m", "meshguard", "lint", "--no-config", str(EXAMPLES / "lesson")],
-        capture_output=True, text=True, cwd=REPO, check=False,
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        check=False,
     )
     assert proc.returncode == 1
     assert "examples/lesson/traffic.yaml" in proc.stdout
     assert "  30:7    warning  MG204  retry budget (3+1) × 10s = 40s" in proc.stdout
     summary = proc.stdout.rstrip().splitlines()[-1]
-    assert re.fullmatch(r"\d+ problems \(\d+ errors?, \d+ warnings?, \d+ info\) in 15 resources in 6 files", summary)
+    assert re.fullmatch(
+        r"\d+ problems \(\d+ errors?, \d+ warnings?, \d+ info\) in 15 resources in 6 files", summary
+    )
     assert proc.stderr == ""

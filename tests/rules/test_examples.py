@@ -1,4 +1,4 @@
-"""Every example of every rule file runs: exact findings for `fail`, quiet for `pass`, `fixed` values."""
+"""Every example of every rule file runs: exact findings for `fail`, quiet for `pass`, `fixed`."""
 
 from __future__ import annotations
 
@@ -35,7 +35,8 @@ def test_rule_example(meta: Any, example: dict[str, Any]) -> None:
         loud = [
             f
             for f in result.findings
-            if f.severity.value != "info" and (f.rule == meta.id or not _needs_more_documents(f.rule))
+            if f.severity.value != "info"
+            and (f.rule == meta.id or not _needs_more_documents(f.rule))
         ]
         assert loud == [], "a pass example must raise no error or warning"
         return

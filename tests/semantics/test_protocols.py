@@ -1,4 +1,4 @@
-"""Golden cases for ConvertProtocol (istio pkg/config/kube/conversion.go and its conversion_test.go)."""
+"""Golden cases for ConvertProtocol (istio pkg/config/kube/conversion.go, conversion_test.go)."""
 
 from __future__ import annotations
 
@@ -14,9 +14,15 @@ from meshguard.semantics.protocols import port_protocol
         ({"name": "http-rest", "port": 8080}, "http"),
         ({"name": "HTTP2-api", "port": 8080}, "http2"),  # case-insensitive
         ({"name": "grpc", "port": 8081}, "grpc"),
-        ({"name": "grpc-web-ui", "port": 8081}, "grpc-web"),  # grpc-web checked before the '-' split
+        (
+            {"name": "grpc-web-ui", "port": 8081},
+            "grpc-web",
+        ),  # grpc-web checked before the '-' split
         ({"name": "rest", "port": 8000}, "unsupported"),  # unknown prefix: sniffed
-        ({"name": "http", "port": 8000, "appProtocol": "rest"}, "unsupported"),  # appProtocol alone decides
+        (
+            {"name": "http", "port": 8000, "appProtocol": "rest"},
+            "unsupported",
+        ),  # appProtocol alone decides
         ({"name": "rpc", "port": 8001, "appProtocol": "grpc"}, "grpc"),
         ({"name": "x", "port": 8001, "appProtocol": "kubernetes.io/h2c"}, "http2"),
         ({"name": "x", "port": 80, "appProtocol": "kubernetes.io/ws"}, "http"),
