@@ -1,4 +1,4 @@
-"""Every served API version of a kind is checked alike (RULES.md §2 preamble, §5; issue 4 item 5)."""
+"""Every served API version of a kind is checked alike (RULES.md §2 preamble and §5)."""
 
 from __future__ import annotations
 
