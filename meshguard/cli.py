@@ -9,6 +9,7 @@ commit), so nothing here imports flask, kubernetes or cryptography.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import sys
@@ -20,7 +21,7 @@ from typing import TYPE_CHECKING
 from meshguard import __version__
 from meshguard.config import Config, find_config, load_config, parameter_doc
 from meshguard.errors import MeshguardError
-from meshguard.model import Safety, Severity
+from meshguard.model import Resource, Safety, Severity
 from meshguard.registry import RuleMeta, load_rules
 
 if TYPE_CHECKING:
@@ -263,6 +264,8 @@ def _resolve_config(args: argparse.Namespace, rules: dict[str, RuleMeta]) -> Con
         return Config()
     if args.config:
         path = Path(args.config)
+        if path.is_dir():
+            raise MeshguardError(f"{path}: is a directory; give the configuration file itself")
         if not path.is_file():
             raise MeshguardError(f"{path}: configuration file not found")
         return load_config(path, rules)
@@ -273,6 +276,8 @@ def _id_list(text: str | None, rules: dict[str, RuleMeta], flag: str) -> frozens
     if text is None:
         return None
     ids = frozenset(part.strip().upper() for part in text.split(",") if part.strip())
+    if not ids:
+        raise MeshguardError(f"{flag}: give at least one rule id (e.g. {flag} MG204,MG205)")
     unknown = sorted(ids - set(rules) - {"MG000"})
     if unknown:
         raise MeshguardError(f"{flag}: unknown rule id {unknown[0]!r}; see `meshguard rules`")
@@ -284,7 +289,7 @@ def _lint(args: argparse.Namespace) -> int:
 
     from meshguard.config import with_parameters
     from meshguard.engine import run
-    from meshguard.loader import iter_yaml_paths, load_file, load_files, load_values_file
+    from meshguard.loader import iter_yaml_paths, load_files, load_values_file
     from meshguard.report import ReportOptions, render
 
     rules = load_rules()
@@ -305,7 +310,12 @@ def _lint(args: argparse.Namespace) -> int:
     files = load_files(paths, jobs)
     values = [*config.params.get("istio.values_files"), *args.istio_values]
     files += [load_values_file(_existing(p, "--istio-values")) for p in dict.fromkeys(values)]
-    context = [res for p in iter_yaml_paths(args.context) for res in load_file(p).resources]
+    context = _context(args.context)
+    if not paths and not any(iter_yaml_paths(args.paths)):  # not merely excluded
+        print(
+            f"meshguard: warning: no *.yaml or *.yml files under {', '.join(args.paths)}",
+            file=sys.stderr,
+        )
     for loaded in files:
         log.info("read %s: %d resources", loaded.path, len(loaded.resources))
     result = run(files, config, rules, context, jobs=jobs)
@@ -337,7 +347,7 @@ def _lint(args: argparse.Namespace) -> int:
 def _fix(args: argparse.Namespace) -> int:
     """Lint → fix passes, then write (or show) the result; see FIX_EPILOG for the exit status."""
     from meshguard.fix import FixOptions, fix_files
-    from meshguard.loader import STDIN_NAME, iter_yaml_paths, load_file, load_files
+    from meshguard.loader import STDIN_NAME, iter_yaml_paths, load_files
     from meshguard.rewrite import unified_diff, write_files
 
     rules = load_rules()
@@ -350,7 +360,7 @@ def _fix(args: argparse.Namespace) -> int:
     target, extra = _new_docs_target(args.new_docs, files) if args.new_docs else (None, None)
     if extra is not None:
         files.append(extra)
-    context = [res for p in iter_yaml_paths(args.context) for res in load_file(p).resources]
+    context = _context(args.context)
     options = FixOptions(unsafe=args.unsafe_fixes, rules=wanted, new_docs=target)
     report = fix_files(files, config, rules, options, context)
 
@@ -439,6 +449,19 @@ def _jobs(requested: int) -> int:
     return requested or (os.cpu_count() or 1)
 
 
+def _context(paths: Sequence[str]) -> list[Resource]:
+    """`--context` resources; a context file that cannot be read is an error, not a silent gap."""
+    from meshguard.loader import iter_yaml_paths, load_file
+
+    out: list[Resource] = []
+    for path in iter_yaml_paths(paths):
+        loaded = load_file(path)
+        for error in loaded.errors:
+            raise MeshguardError(f"--context {error.file}:{error.position.line}: {error.message}")
+        out.extend(loaded.resources)
+    return out
+
+
 def _existing(path: str, flag: str) -> str:
     if not Path(path).is_file():
         raise MeshguardError(f"{flag} {path}: no such file")
@@ -499,7 +522,7 @@ def explain_text(meta: RuleMeta) -> str:
         lines += ["", "Parameters (set under `parameters:` in .meshguard.yaml)"]
         for name in meta.params:
             doc, default = parameter_doc(name)
-            lines.append(f"  {name} = {default!r}")
+            lines.append(f"  {name}: {json.dumps(default, ensure_ascii=False)}")
             lines.append(wrap(doc, "      "))
     lines += ["", "References"] + [f"  - {r}" for r in meta.references]
     if meta.peers:

@@ -157,6 +157,14 @@ def _has_tool_table(pyproject: Path) -> bool:
     try:
         return "meshguard" in _read_toml(pyproject).get("tool", {})
     except ConfigError:
+        # Someone else's broken pyproject.toml is not ours to report; one meant for us is.
+        try:
+            text = pyproject.read_text(encoding="utf-8", errors="replace")
+            meant_for_us = "[tool.meshguard" in text
+        except OSError:
+            return False
+        if meant_for_us:
+            raise
         return False
 
 
@@ -236,8 +244,27 @@ def _validate(path: Path, data: Any, positions: Mapping[str, Any]) -> None:
         message = f"unknown key {name!r}"
         parts = [*parts, *(extra[:1])]
     else:
-        message = f"{key or '(top level)'}: {error.message}"
+        message = f"{key or '(top level)'}: {_explain(error)}"
     raise ConfigError(f"{_where(path, positions, parts)}: {message}")
+
+
+def _explain(error: Any) -> str:
+    """A jsonschema error in the user's terms: the value found and what is expected."""
+    found = error.instance
+    if error.validator == "pattern":
+        if "ns|us" in error.validator_value:
+            return f"{found!r} is not a duration like 30s, 1m30s or 1.5s"
+        if "h|m|s|ms" in error.validator_value:
+            return f"{found!r} is not a Gateway API duration like 300s or 1m30s (no decimals)"
+        return f"{found!r} does not have the expected form (e.g. \"1.28\", \"v1.2.0\")"
+    if error.validator == "type":
+        hint = " (quote it)" if error.validator_value == "string" else ""
+        return f"{found!r} is not a {error.validator_value}{hint}"
+    if error.validator == "enum":
+        return f"{found!r} is not one of {', '.join(map(str, error.validator_value))}"
+    if error.validator == "oneOf" and isinstance(found, dict) and "severity" in found:
+        return f"severity {found['severity']!r} is not one of error, warning, info"
+    return str(error.message)
 
 
 def _build(path: Path, data: Mapping[str, Any]) -> Config:

@@ -190,9 +190,11 @@ def load_text(text: str, name: str) -> LoadedFile:
         problem = exc.problem or exc.context or "invalid YAML"
         loaded.resources.clear()
         loaded.errors.append(_parse_error(name, line, col, f"YAML does not parse: {problem}"))
-    except yaml.YAMLError as exc:
+    except yaml.YAMLError as exc:  # ReaderError: a character YAML does not allow
         loaded.resources.clear()
-        loaded.errors.append(_parse_error(name, 1, 1, f"YAML does not parse: {exc}"))
+        line, col = _reader_position(text, exc)
+        reason = str(exc).splitlines()[0]
+        loaded.errors.append(_parse_error(name, line, col, f"YAML does not parse: {reason}"))
     except _DocumentTooLarge as exc:
         loaded.resources.clear()
         line = exc.args[1] if len(exc.args) > 1 else 1
@@ -214,6 +216,8 @@ def load_values_file(path: str) -> LoadedFile:
     loaded = load_file(path)
     if loaded.errors:
         return loaded
+    if loaded.resources:  # a manifest, not Helm values: lint it as one instead
+        raise InputError(f"{loaded.path}: has apiVersion/kind: a manifest, not Helm values")
     try:
         data, positions = parse_single_document(loaded.text)
     except (yaml.YAMLError, ValueError) as exc:  # already reported by load_file; belt and braces
@@ -232,6 +236,15 @@ def load_values_file(path: str) -> LoadedFile:
             )
         )
     return loaded
+
+
+def _reader_position(text: str, exc: yaml.YAMLError) -> tuple[int, int]:
+    """1-based line and column of a ReaderError's character offset (1:1 when unknown)."""
+    offset = getattr(exc, "position", None)
+    if not isinstance(offset, int) or offset < 0:
+        return 1, 1
+    before = text[:offset]
+    return before.count("\n") + 1, offset - (before.rfind("\n") + 1) + 1
 
 
 def _parse_error(name: str, line: int, col: int, message: str) -> Finding:

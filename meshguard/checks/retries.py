@@ -211,8 +211,21 @@ def _disabled_but_configured(
     )
 
 
+def _streams(route: Route, ctx: RuleContext) -> bool:
+    """An LLM route by P7, or one whose timeout is already an LLM's (≥ llm_min_timeout).
+
+    A catch-all route covers no path (P7), yet a 120s timeout says it carries streams; the
+    default profile's short perTryTimeout would end each of them early (a try is cut at it).
+    """
+    if is_llm_route(route, ctx.params):
+        return True
+    timeout_ns = istio_duration_ns(route.timeout.value) if route.timeout else None
+    floor_ns = istio_duration_ns(ctx.params.get("llm_min_timeout"))
+    return timeout_ns is not None and floor_ns is not None and timeout_ns >= floor_ns
+
+
 def _missing_retries(route: Route, ctx: RuleContext) -> Finding:
-    llm = is_llm_route(route, ctx.params)
+    llm = _streams(route, ctx)
     attempts, per_try = retry_profile(ctx, llm)
     block: dict[str, Any] = {
         "attempts": attempts,

@@ -782,3 +782,36 @@ def test_hostile_documents_never_crash(text: str) -> None:
     for rule in ("MG201", "MG202", "MG203", "MG204", "MG205", "MG206"):
         findings_of(text, rule)
     assert findings_of(text, "MG000") == []
+
+
+def test_mg202_fix_uses_the_llm_profile_for_a_route_with_an_llm_timeout() -> None:
+    """A catch-all route covers no path (P7), but a 120s timeout carries streams: a 10s
+    perTryTimeout from the default profile would cut every stream at 10s."""
+    text = (
+        "apiVersion: networking.istio.io/v1\n"
+        "kind: VirtualService\n"
+        "metadata: {name: llm, namespace: ml-serving}\n"
+        "spec:\n"
+        "  hosts: [llm]\n"
+        "  http:\n"
+        "  - route: [{destination: {host: llm, port: {number: 8000}}}]\n"
+        "    timeout: 120s\n"
+        "---\n"
+        "apiVersion: v1\n"
+        "kind: Service\n"
+        "metadata: {name: llm, namespace: ml-serving}\n"
+        "spec: {selector: {app: vllm}, ports: [{name: http, port: 8000}]}\n"
+        "---\n"
+        "apiVersion: apps/v1\n"
+        "kind: Deployment\n"
+        "metadata: {name: vllm, namespace: ml-serving}\n"
+        "spec:\n"
+        "  selector: {matchLabels: {app: vllm}}\n"
+        "  template:\n"
+        "    metadata: {labels: {app: vllm}}\n"
+        "    spec: {containers: [{name: v, image: v, resources: {limits: {nvidia.com/gpu: 1}}}]}\n"
+    )
+    findings = findings_of(text, "MG202")
+    assert findings and findings[0].fix is not None
+    block = findings[0].fix.ops[0]["value"]
+    assert block["perTryTimeout"] == "60s" and block["attempts"] == 1
