@@ -256,7 +256,7 @@ def _explain(error: Any) -> str:
             return f"{found!r} is not a duration like 30s, 1m30s or 1.5s"
         if "h|m|s|ms" in error.validator_value:
             return f"{found!r} is not a Gateway API duration like 300s or 1m30s (no decimals)"
-        return f"{found!r} does not have the expected form (e.g. \"1.28\", \"v1.2.0\")"
+        return f'{found!r} does not have the expected form (e.g. "1.28", "v1.2.0")'
     if error.validator == "type":
         hint = " (quote it)" if error.validator_value == "string" else ""
         return f"{found!r} is not a {error.validator_value}{hint}"

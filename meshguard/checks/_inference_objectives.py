@@ -52,9 +52,21 @@ def inference_model_removed(res: Resource, ctx: RuleContext) -> Finding:
     )
     rewrite = _model_rewrite(res, ctx, api_version)
     shown = "v{}.{}.{}".format(*gie_version(ctx))
+    message = (
+        f"InferenceModel {res.namespace}/{res.name} was removed in GIE v1.0 (gie_version {shown})"
+    )
+    targets = spec.get("targetModels")
+    if isinstance(targets, list) and targets and rewrite is None:
+        # Traffic splitting needs an InferenceModelRewrite, which this GIE release does not
+        # serve: rewriting in place would silently drop the targetModels, so no fix.
+        return ctx.finding(
+            "/kind",
+            f"{message}; its targetModels need an InferenceModelRewrite (GIE v1.2+)",
+            severity=Severity.ERROR,
+        )
     return ctx.finding(
         "/kind",
-        f"InferenceModel {res.namespace}/{res.name} was removed in GIE v1.0 (gie_version {shown})",
+        message,
         severity=Severity.ERROR,
         fix=Fix(
             "replace the InferenceModel with an InferenceObjective",

@@ -36,7 +36,12 @@ def _rule_descriptor(meta: RuleMeta) -> dict[str, Any]:
 
 def _uri(path: str) -> str:
     """A URI reference (RFC 3986): spaces, `#`, `%` and the like percent-encoded."""
-    return quote(PurePath(path).as_posix()) if path != "<stdin>" else "stdin"
+    if path == "<stdin>":
+        return "stdin"
+    pure = PurePath(path)
+    return (
+        pure.as_uri() if pure.is_absolute() else quote(pure.as_posix())
+    )  # file:///... if absolute
 
 
 def _result(f: Finding, index: dict[str, int], options: ReportOptions) -> dict[str, Any]:

@@ -737,3 +737,24 @@ def yaml_dump(body: Any) -> str:
     import yaml
 
     return yaml.safe_dump(body, sort_keys=False)
+
+
+def test_mg508_no_fix_that_would_drop_target_models() -> None:
+    """At GIE v1.0 there is no InferenceModelRewrite: rewriting in place would lose the split."""
+    from tests.lintkit import findings_of
+
+    text = (
+        "apiVersion: inference.networking.x-k8s.io/v1alpha2\n"
+        "kind: InferenceModel\n"
+        "metadata: {name: chat, namespace: ml-serving}\n"
+        "spec:\n"
+        "  modelName: chat\n"
+        "  poolRef: {name: llm}\n"
+        "  targetModels: [{name: chat-v1, weight: 90}, {name: chat-v2, weight: 10}]\n"
+    )
+    found = [f for f in findings_of(text, "MG508") if f.pointer == "/kind"]
+    assert len(found) == 1 and found[0].fix is None
+    assert "targetModels need an InferenceModelRewrite" in found[0].message
+    moved = findings_of(text, "MG508", {"gie_version": "v1.2.0"})
+    fixed = [f for f in moved if f.pointer == "/kind"]
+    assert fixed[0].fix is not None and fixed[0].fix.new_documents

@@ -222,6 +222,17 @@ def test_sarif_uris_are_encoded_relative_references(
     assert unquote(uri) == "my manifests/a#1 b.yaml"
 
 
+def test_sarif_absolute_paths_are_file_uris(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], sarif_schema: dict[str, Any]
+) -> None:
+    (tmp_path / "a b.yaml").write_text(BROKEN, encoding="utf-8")
+    _, out = lint(capsys, "--format", "sarif", str(tmp_path / "a b.yaml"))
+    doc = json.loads(out)
+    assert_valid_sarif(doc, sarif_schema)
+    location = doc["runs"][0]["results"][0]["locations"][0]["physicalLocation"]
+    assert location["artifactLocation"]["uri"] == (tmp_path / "a b.yaml").as_uri()
+
+
 def test_sarif_stdin(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
