@@ -21,6 +21,7 @@ from meshguard.registry import CHECKS, CheckFn, RuleContext, RuleMeta, import_ch
 
 IGNORE_ANNOTATION = "meshguard.io/ignore"
 INTERNAL_ERROR_RULE = "MG000"
+UNUSED_SUPPRESSION_RULE = "MG001"
 _COMMENT = re.compile(r"#\s*meshguard:\s*ignore\[([A-Za-z0-9_,\s]+)\]")
 
 
@@ -108,6 +109,9 @@ def run(
             result.suppressed.append((finding, how))
         else:
             result.findings.append(finding)
+    if config.rule_enabled(UNUSED_SUPPRESSION_RULE):
+        result.findings.extend(_unused_suppressions(comments, config, rules))
+        result.findings.sort(key=lambda f: f.sort_key)
     return result
 
 
@@ -201,32 +205,84 @@ def _run_check(fn: CheckFn, res: Resource, ctx: RuleContext) -> list[Finding]:
         ctx.resource = None
 
 
-def _comment_suppressions(text: str) -> dict[int, frozenset[str]]:
-    """Line → rule ids named by `# meshguard: ignore[...]` there or on a comment line just above."""
+@dataclass(slots=True)
+class _Comment:
+    """A `# meshguard: ignore[...]` comment: where it is, what it names, which lines it covers."""
+
+    line: int
+    ids: frozenset[str]
+    targets: tuple[int, ...]
+    used: set[str] = field(default_factory=set)
+
+
+def _comment_suppressions(text: str) -> dict[int, list[_Comment]]:
+    """Target line → the comments naming rules for it: the comment's own line, and the next
+    line when the comment stands alone on its line."""
     if "meshguard:" not in text:
         return {}
-    out: dict[int, frozenset[str]] = {}
-    lines = text.splitlines()
-    for index, line in enumerate(lines):
+    out: dict[int, list[_Comment]] = {}
+    for index, line in enumerate(text.splitlines()):
         match = _COMMENT.search(line)
         if not match:
             continue
         ids = frozenset(part.strip().upper() for part in match.group(1).split(",") if part.strip())
-        out[index + 1] = out.get(index + 1, frozenset()) | ids
-        if line.lstrip().startswith("#"):
-            out[index + 2] = out.get(index + 2, frozenset()) | ids
+        number = index + 1
+        targets = (number, number + 1) if line.lstrip().startswith("#") else (number,)
+        comment = _Comment(number, ids, targets)
+        for target in targets:
+            out.setdefault(target, []).append(comment)
     return out
 
 
-def _suppressed_by(finding: Finding, comments: Mapping[int, frozenset[str]]) -> str:
-    if finding.rule in comments.get(finding.position.line, ()):
-        return f"comment on line {finding.position.line}"
+def _suppressed_by(finding: Finding, comments: Mapping[int, list[_Comment]]) -> str:
+    for comment in comments.get(finding.position.line, ()):
+        if finding.rule in comment.ids:
+            comment.used.add(finding.rule)
+            return f"comment on line {comment.line}"
     res = finding.resource
     if res is not None:
         value = res.annotations.get(IGNORE_ANNOTATION)
         if isinstance(value, str) and finding.rule in {v.strip().upper() for v in value.split(",")}:
             return f"annotation {IGNORE_ANNOTATION} on {res.ref}"
     return ""
+
+
+def _unused_suppressions(
+    comments: Mapping[str, Mapping[int, list[_Comment]]],
+    config: Config,
+    rules: Mapping[str, RuleMeta],
+) -> list[Finding]:
+    """MG001: a suppression comment that silenced nothing, or names no rule (ruff's RUF100).
+
+    Stale suppressions hide the next real finding on that line, so they are reported (as info)
+    for rules that ran; a disabled rule's suppression is left alone.
+    """
+    out = []
+    for path, by_line in comments.items():
+        seen: set[int] = set()
+        for comment in (c for line in sorted(by_line) for c in by_line[line]):
+            if id(comment) in seen:
+                continue
+            seen.add(id(comment))
+            for rule_id in sorted(comment.ids - comment.used):
+                if rule_id not in rules:
+                    message = f"suppression names unknown rule id {rule_id}"
+                elif config.rule_enabled(rule_id):
+                    lines = " or ".join(map(str, comment.targets))
+                    message = f"unused suppression: no {rule_id} finding on line {lines}"
+                else:
+                    continue
+                out.append(
+                    Finding(
+                        UNUSED_SUPPRESSION_RULE,
+                        Severity.INFO,
+                        message,
+                        path,
+                        Position(comment.line, 1),
+                        "",
+                    )
+                )
+    return out
 
 
 def worst(findings: Iterable[Finding]) -> Severity | None:

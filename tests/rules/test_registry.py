@@ -8,7 +8,7 @@ from meshguard.checks import MODULES, register_all
 from meshguard.config import parameter_names
 from meshguard.registry import CHECKS, check, load_rules, rule_files
 
-LOADER_RULES = {"MG000"}  # reported by the loader and engine, not by a check
+LOADER_RULES = {"MG000", "MG001"}  # reported by the loader and engine, not by a check
 register_all()
 
 
