@@ -313,7 +313,7 @@ def _lint(args: argparse.Namespace) -> int:
         config = with_parameters(config, {"strict_refs": True})
     jobs = _jobs(args.jobs)
     paths = list(iter_yaml_paths(args.paths, config.is_excluded))
-    files = load_files(paths, jobs)
+    files = load_files(paths)
     values = [*config.params.get("istio.values_files"), *args.istio_values]
     files += [load_values_file(_existing(p, "--istio-values")) for p in dict.fromkeys(values)]
     context = _context(args.context)
@@ -362,7 +362,7 @@ def _fix(args: argparse.Namespace) -> int:
     if args.paths.count("-") > 1:
         raise MeshguardError("- (standard input) may be given once")
     paths = list(iter_yaml_paths(args.paths, config.is_excluded))
-    files = load_files(paths, _jobs(0))
+    files = load_files(paths)
     target, extra = _new_docs_target(args.new_docs, files) if args.new_docs else (None, None)
     if extra is not None:
         files.append(extra)

@@ -573,88 +573,11 @@ def node_data(node: yaml.Node | None) -> Any:
         raise ValueError(str(exc.args[0])) from exc
 
 
-PARALLEL_MIN_FILES = 64  # below this, starting a worker costs more than it saves
-PARENT_SHARE = 0.8  # of an even share: measured best with 2 cores (benchmarks/)
+def load_files(paths: list[str]) -> list[LoadedFile]:
+    """Load files in order, in this process.
 
-
-def load_files(paths: list[str], jobs: int = 1) -> list[LoadedFile]:
-    """Load files in order; with `jobs` > 1, contiguous shares are parsed in forked workers.
-
-    Parsing is most of a lint run and is independent per file, so both cores help: this
-    process parses the first share while the workers parse the rest and send back plain data
-    (DESIGN.md "files can be checked in parallel"). Small runs, stdin and platforms without
-    fork stay in one process.
+    Parsing in forked workers was measured (benchmarks/) and dropped: sending the parsed
+    documents back costs as much as parsing them (0.45 s per 10,000 documents), so the second
+    core goes to the rules instead (engine.run(jobs=...)).
     """
-    if jobs <= 1 or len(paths) < PARALLEL_MIN_FILES or "-" in paths:
-        return [load_file(p) for p in paths]
-    import multiprocessing  # only for large runs: its import alone is a tenth of a small run
-
-    if "fork" not in multiprocessing.get_all_start_methods():
-        return [load_file(p) for p in paths]
-    # Small chunks stream back in order, so this process unpickles one while a worker parses
-    # the next; it keeps a little less than its even share because unpickling costs it too.
-    chunks = _split_by_size(paths, 8 * jobs)
-    own = max(1, int(len(chunks) * PARENT_SHARE / jobs))
-    with multiprocessing.get_context("fork").Pool(jobs - 1) as pool:
-        pending = pool.imap(_load_share, chunks[own:])
-        loaded = [load_file(p) for chunk in chunks[:own] for p in chunk]
-        for share in pending:
-            loaded.extend(_unpack(packed) for packed in share)
-    return loaded
-
-
-_Packed = tuple[str, str, list[tuple[Any, ...]], list[Finding]]
-
-
-def _load_share(paths: list[str]) -> list[_Packed]:
-    """Parse in a worker; send plain tuples (frozen slotted dataclasses unpickle slowly)."""
-    return [_pack(load_file(p)) for p in paths]
-
-
-def _pack(loaded: LoadedFile) -> _Packed:
-    resources = []
-    for res in loaded.resources:
-        pos = res.origin.positions
-        where = (pos.flat, pos.start) if isinstance(pos, LazyPositions) else dict(pos)
-        resources.append(
-            (
-                res.api_version,
-                res.kind,
-                res.namespace,
-                res.name,
-                res.body,
-                res.origin.doc_index,
-                where,
-            )
-        )
-    return loaded.path, loaded.text, resources, loaded.errors
-
-
-def _unpack(packed: _Packed) -> LoadedFile:
-    path, text, resources, errors = packed
-    loaded = LoadedFile(path, text, errors=errors)
-    for api_version, kind, namespace, name, body, doc_index, where in resources:
-        positions = LazyPositions(where[0], body, where[1]) if isinstance(where, tuple) else where
-        loaded.resources.append(
-            Resource(api_version, kind, namespace, name, body, Origin(path, doc_index, positions))
-        )
-    return loaded
-
-
-def _split_by_size(paths: list[str], parts: int) -> list[list[str]]:
-    """Contiguous slices of about equal bytes, so the concatenated results keep the order."""
-    sizes = []
-    for p in paths:
-        try:
-            sizes.append(os.path.getsize(p))
-        except OSError:
-            sizes.append(0)
-    target = sum(sizes) / parts
-    shares: list[list[str]] = [[]]
-    acc = 0.0
-    for path, size in zip(paths, sizes, strict=True):
-        if acc >= target * len(shares) and len(shares) < parts:
-            shares.append([])
-        shares[-1].append(path)
-        acc += size
-    return [s for s in shares if s]
+    return [load_file(p) for p in paths]

@@ -106,14 +106,6 @@ class LazyPositions(Mapping[JsonPointer, tuple[int, int]]):
             self._map = out
         return self._map
 
-    @property
-    def flat(self) -> Sequence[int]:
-        return self._flat
-
-    @property
-    def start(self) -> tuple[int, int]:
-        return self._start
-
     def __getitem__(self, key: JsonPointer) -> tuple[int, int]:
         return self._built()[key]
 
