@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 CheckFn = Callable[[Resource, "RuleContext"], Iterator[Finding]]
 CHECKS: dict[str, CheckFn] = {}
 CORE_GROUP_ALIASES = frozenset({"", "core", "v1"})
+MAX_MESSAGE = 300  # characters; a finding message quotes the values it found
 
 
 def check(rule_id: str) -> Callable[[CheckFn], CheckFn]:
@@ -186,6 +187,8 @@ class RuleContext:
         res = resource or self.resource
         if res is None:
             raise AssertionError("finding() outside a check")
+        if len(message) > MAX_MESSAGE:  # values are quoted in messages; keep a CI log readable
+            message = message[: MAX_MESSAGE - 1] + "…"
         return Finding(
             rule=self.rule.id,
             severity=severity or self.rule.severity,

@@ -99,3 +99,20 @@ def test_control_character_is_one_line_at_its_column(
         out == f"{tmp_path / 'n.yaml'}:1:15: MG000 error: YAML does not parse: "
         "unacceptable character #x0000: control characters are not allowed\n"
     )
+
+
+def test_a_huge_value_does_not_make_a_huge_message(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tokens = ",".join(["5xx"] * 3000)
+    (tmp_path / "vs.yaml").write_text(
+        "apiVersion: networking.istio.io/v1\nkind: VirtualService\n"
+        "metadata: {name: chat, namespace: ml-serving}\n"
+        "spec:\n  hosts: [chat]\n  http:\n"
+        "  - match: [{uri: {prefix: /v1/chat/completions}}]\n"
+        "    route: [{destination: {host: chat}}]\n"
+        f"    retries: {{attempts: 1, perTryTimeout: 60s, retryOn: '{tokens}'}}\n"
+    )
+    code, out, _ = _run(["lint", "--no-config", "-f", "parsable", str(tmp_path)], capsys)
+    assert code == 1 and out
+    assert all(len(line) < 300 + len(str(tmp_path)) + 40 for line in out.splitlines())
