@@ -283,12 +283,3 @@ def _unused_suppressions(
                     )
                 )
     return out
-
-
-def worst(findings: Iterable[Finding]) -> Severity | None:
-    ranked = max((f.severity for f in findings), key=lambda s: s.rank, default=None)
-    return ranked
-
-
-def position_key(position: Position) -> tuple[int, int]:
-    return (position.line, position.column)

@@ -58,8 +58,3 @@ def port_protocol(port: Mapping[str, Any]) -> str:
     if isinstance(number, int) and number in _WELL_KNOWN_TCP_PORTS:
         return "tcp"
     return SNIFFED
-
-
-def is_http_family(protocol: str) -> bool:
-    """HTTP-family protocols (sniffed included: Istio may detect HTTP) — MG105, MG302, MG408."""
-    return protocol in HTTP_FAMILY
