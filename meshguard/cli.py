@@ -313,7 +313,7 @@ def _lint(args: argparse.Namespace) -> int:
         config = with_parameters(config, {"strict_refs": True})
     jobs = _jobs(args.jobs)
     paths = list(iter_yaml_paths(args.paths, config.is_excluded))
-    files = load_files(paths)
+    files = load_files(paths, jobs)
     values = [*config.params.get("istio.values_files"), *args.istio_values]
     files += [load_values_file(_existing(p, "--istio-values")) for p in dict.fromkeys(values)]
     context = _context(args.context)

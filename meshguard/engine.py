@@ -13,6 +13,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
+from meshguard import forks
 from meshguard.config import Config
 from meshguard.inventory import Inventory
 from meshguard.loader import LoadedFile
@@ -89,10 +90,10 @@ def run(
 
     raw: list[Finding] = [e for f in files for e in f.errors if config.rule_enabled(e.rule)]
     plan = _Plan(primary, dispatch, contexts, inventory.resources)
-    if jobs > 1 and len(primary) >= PARALLEL_MIN_RESOURCES and _can_fork():
+    if jobs > 1 and len(primary) >= PARALLEL_MIN_RESOURCES and forks.can_fork():
         raw.extend(_check_in_parallel(plan, jobs))
     else:
-        raw.extend(plan.check(0, len(primary)))
+        raw.extend(plan.check((0, len(primary))))
 
     comments = {f.path: _comment_suppressions(f.text) for f in files}
     seen: set[tuple[object, ...]] = set()
@@ -116,65 +117,41 @@ def run(
 
 
 PARALLEL_MIN_RESOURCES = 2_000  # below this, forking costs more than it saves
-_plan_for_workers: _Plan | None = None  # set only while a pool forks (inherited by workers)
 
 
 @dataclass(slots=True)
 class _Plan:
-    """What a worker needs to check a share of the resources: all of it inherited by fork."""
+    """What checking a share of the resources needs: all of it inherited by a forked child."""
 
     primary: list[Resource]
     dispatch: Mapping[tuple[str, str], list[RuleMeta]]
     contexts: Mapping[str, RuleContext]
     everything: list[Resource]
 
-    def check(self, start: int, stop: int) -> list[Finding]:
+    def check(self, bounds: tuple[int, int]) -> list[Finding]:
         out: list[Finding] = []
-        for res in self.primary[start:stop]:
+        for res in self.primary[bounds[0] : bounds[1]]:
             for meta in self.dispatch.get((res.group, res.kind), ()):
                 out.extend(_run_check(CHECKS[meta.id], res, self.contexts[meta.id]))
         return out
 
-
-def _can_fork() -> bool:
-    import multiprocessing
-
-    return "fork" in multiprocessing.get_all_start_methods()
+    def check_detached(self, bounds: tuple[int, int]) -> list[tuple[Finding, int]]:
+        """Findings with their resource replaced by its index, so that a child sends back only
+        the findings, never the documents."""
+        index = {id(res): i for i, res in enumerate(self.everything)}
+        return [
+            (replace(f, resource=None), index.get(id(f.resource), -1)) for f in self.check(bounds)
+        ]
 
 
 def _check_in_parallel(plan: _Plan, jobs: int) -> list[Finding]:
-    """This process checks the first share while forked workers check the others.
-
-    Workers send findings back without their resource (an index instead), so only the
-    findings cross the pipe, never the documents.
-    """
-    import multiprocessing
-
-    global _plan_for_workers
+    """Contiguous shares of the resources, checked in this process and forked children."""
     size = len(plan.primary)
     bounds = [(size * i // jobs, size * (i + 1) // jobs) for i in range(jobs)]
-    _plan_for_workers = plan
-    try:
-        with multiprocessing.get_context("fork").Pool(jobs - 1) as pool:
-            pending = [pool.apply_async(_check_share, bound) for bound in bounds[1:]]
-            found = plan.check(*bounds[0])
-            for result in pending:
-                found.extend(
-                    replace(f, resource=plan.everything[index] if index >= 0 else None)
-                    for f, index in result.get()
-                )
-    finally:
-        _plan_for_workers = None
-    return found
-
-
-def _check_share(start: int, stop: int) -> list[tuple[Finding, int]]:
-    plan = _plan_for_workers
-    if plan is None:
-        raise AssertionError("worker started without a plan")
-    index = {id(res): i for i, res in enumerate(plan.everything)}
     return [
-        (replace(f, resource=None), index.get(id(f.resource), -1)) for f in plan.check(start, stop)
+        replace(f, resource=plan.everything[index] if index >= 0 else None)
+        for share in forks.fork_map(plan.check_detached, bounds)
+        for f, index in share
     ]
 
 

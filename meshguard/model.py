@@ -50,6 +50,9 @@ class Origin:
     doc_index: int
     positions: Mapping[JsonPointer, tuple[int, int]] = field(default_factory=dict, compare=False)
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        return Origin, (self.file, self.doc_index, self.positions)  # see Resource.__reduce__
+
     def position_of(self, pointer: JsonPointer) -> Position:
         """Position of `pointer`, or of its nearest ancestor that exists in the document."""
         ptr = pointer
@@ -79,6 +82,9 @@ class LazyPositions(Mapping[JsonPointer, tuple[int, int]]):
         self._body = body
         self._start = start
         self._map: dict[JsonPointer, tuple[int, int]] | None = None
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return LazyPositions, (self._flat, self._body, self._start)  # the map is rebuilt
 
     def _built(self) -> dict[JsonPointer, tuple[int, int]]:
         if self._map is None:
@@ -153,6 +159,13 @@ class Resource:
     name: str
     body: Mapping[str, Any]
     origin: Origin
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickle as a constructor call: resources parsed in a forked child (loader.load_files)
+        cross a pipe, and the dataclass default for frozen slotted classes (one Python-level
+        `object.__setattr__` per field) costs several times as much."""
+        fields = (self.api_version, self.kind, self.namespace, self.name, self.body, self.origin)
+        return Resource, fields
 
     @property
     def group(self) -> str:

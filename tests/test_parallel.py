@@ -1,15 +1,19 @@
-"""Checking in forked workers gives exactly the serial result (same order too)."""
+"""Parsing and checking in forked children give exactly the serial result, in the same order,
+and a child that cannot run or dies costs time, never findings."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 from benchmarks.generate import generate
-from meshguard import engine, loader
+from meshguard import engine, forks, loader
 from meshguard.config import Config
 from meshguard.registry import load_rules
+
+pytestmark = pytest.mark.skipif(not forks.can_fork(), reason="this platform has no fork")
 
 
 def _snapshot(files: list[loader.LoadedFile], jobs: int) -> list[tuple[object, ...]]:
@@ -28,12 +32,80 @@ def _snapshot(files: list[loader.LoadedFile], jobs: int) -> list[tuple[object, .
     ]
 
 
-def test_parallel_run_equals_serial(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.fixture
+def repository(tmp_path: Path) -> list[str]:
     generate(tmp_path, 600)
     (tmp_path / "broken.yaml").write_text("a: [\n", encoding="utf-8")
-    paths = list(loader.iter_yaml_paths([str(tmp_path)]))
+    return list(loader.iter_yaml_paths([str(tmp_path)]))
+
+
+def test_parallel_checking_equals_serial(
+    repository: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(engine, "PARALLEL_MIN_RESOURCES", 2)
-    files = loader.load_files(paths)
+    files = loader.load_files(repository)
     serial = _snapshot(files, 1)
     assert serial, "the generated repository has findings (MG204 on routes, MG000 on broken.yaml)"
     assert _snapshot(files, 2) == serial
+    assert _snapshot(files, 3) == serial
+
+
+def _files_snapshot(files: list[loader.LoadedFile]) -> list[tuple[object, ...]]:
+    return [
+        (
+            f.path,
+            f.text,
+            f.errors,
+            [(r, r.origin.doc_index, dict(r.origin.positions)) for r in f.resources],
+        )
+        for f in files
+    ]
+
+
+@pytest.mark.parametrize("jobs", [2, 3])
+def test_parallel_parsing_equals_serial(
+    repository: list[str], monkeypatch: pytest.MonkeyPatch, jobs: int
+) -> None:
+    monkeypatch.setattr(loader, "PARALLEL_MIN_BYTES", 1)
+    serial = loader.load_files(repository)
+    parallel = loader.load_files(repository, jobs)
+    assert [f.path for f in parallel] == repository
+    assert _files_snapshot(parallel) == _files_snapshot(serial)
+    broken = next(f for f in parallel if f.path.endswith("broken.yaml"))
+    assert broken.errors and broken.errors[0].rule == "MG000"
+
+
+def test_split_keeps_order_and_weights() -> None:
+    items = [f"f{i}" for i in range(10)]
+    shares = loader._split(items, [10] * 10, [1.5, 1.0])
+    assert [x for share in shares for x in share] == items
+    assert [len(s) for s in shares] == [6, 4]
+    assert loader._split(["a"], [5], [1.0, 1.0]) == [["a"], []]
+
+
+def _square_unless_child(parent: int, n: int) -> int:
+    if os.getpid() != parent:
+        raise RuntimeError("children fail in this test")
+    return n * n
+
+
+def test_failed_child_share_is_redone_here() -> None:
+    parent = os.getpid()
+    assert forks.fork_map(lambda n: _square_unless_child(parent, n), [1, 2, 3]) == [1, 4, 9]
+
+
+def test_unpicklable_result_is_redone_here() -> None:
+    results = forks.fork_map(lambda n: (n, lambda: n), [1, 2])
+    assert [n for n, _ in results] == [1, 2]
+
+
+def test_fork_failure_runs_everything_here(monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_fork() -> int:
+        raise OSError(11, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(os, "fork", no_fork)
+    assert forks.fork_map(lambda n: n + 1, [1, 2, 3]) == [2, 3, 4]
+
+
+def test_results_arrive_in_share_order() -> None:
+    assert forks.fork_map(lambda n: [n] * n, [3, 1, 2]) == [[3, 3, 3], [1], [2, 2]]
