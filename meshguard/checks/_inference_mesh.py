@@ -70,6 +70,7 @@ class Clients:
 class PoolRoutes:
     routes: list[PoolRoute]
     clients: dict[tuple[str, str], Clients]
+    first_of_route: dict[int, PoolRoute]  # id(HTTPRoute) → its first entry in `routes`
 
 
 def pool_routes(inv: Inventory) -> PoolRoutes:
@@ -78,7 +79,7 @@ def pool_routes(inv: Inventory) -> PoolRoutes:
 
 def _build_pool_routes(inv: Inventory) -> PoolRoutes:
     """Every InferencePool backendRef of every HTTPRoute, with its Istio parents. O(routes)."""
-    out = PoolRoutes([], {})
+    out = PoolRoutes([], {}, {})
     for route in inv.of_kind(GATEWAY_API, "HTTPRoute"):
         parents = [istio_parent(inv, route, ref) for ref in as_list(route.spec.get("parentRefs"))]
         for ptr, ns, name in _pool_backends(route):
@@ -86,7 +87,9 @@ def _build_pool_routes(inv: Inventory) -> PoolRoutes:
             clients.maybe_istio |= not parents or "absent" in parents
             for gateway in parents:
                 if isinstance(gateway, Resource):
-                    out.routes.append(PoolRoute(route, ptr, ns, name, gateway))
+                    entry = PoolRoute(route, ptr, ns, name, gateway)
+                    out.routes.append(entry)
+                    out.first_of_route.setdefault(id(route), entry)
                     clients.gateway_namespaces.add(gateway.namespace)
     return out
 
@@ -269,11 +272,10 @@ def route_unresolved(res: Resource, ctx: RuleContext) -> Iterator[Finding]:
     """MG509(1) without istiod configuration in the run: info (error with --strict-refs)."""
     if istio_version(ctx.params) < (1, 27) or _env_sources(ctx.inventory):
         return
-    for entry in pool_routes(ctx.inventory).routes:
-        if entry.route is res:
-            yield ctx.unresolved(
-                entry.pointer,
-                f"InferencePool {entry.pool_name} behind Istio gateway {entry.gateway.namespace}/"
-                f"{entry.gateway.name} needs istiod {FLAG}=true; no istiod configuration",
-            )
-            return
+    entry = pool_routes(ctx.inventory).first_of_route.get(id(res))
+    if entry is not None:
+        yield ctx.unresolved(
+            entry.pointer,
+            f"InferencePool {entry.pool_name} behind Istio gateway {entry.gateway.namespace}/"
+            f"{entry.gateway.name} needs istiod {FLAG}=true; no istiod configuration",
+        )
