@@ -39,12 +39,12 @@ _ByParent = dict[tuple[str, str], list[tuple[Resource, Mapping[str, Any]]]]
 
 
 def _mapping(value: Any) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
+    return value if isinstance(value, dict) else {}
 
 
 def _items(value: Any) -> list[tuple[int, Mapping[str, Any]]]:
     listed = value if isinstance(value, list) else []
-    return [(i, v) for i, v in enumerate(listed) if isinstance(v, Mapping)]
+    return [(i, v) for i, v in enumerate(listed) if isinstance(v, dict)]
 
 
 def gateway_api_version(params: Params) -> tuple[int, int, int]:
@@ -112,7 +112,7 @@ def has_istio_parent(route: Resource, inventory: Inventory) -> bool:
 
 def istio_parent(inventory: Inventory, route: Resource, ref: Any) -> Resource | str:
     """The Istio Gateway a parentRef names, else "other", or "absent" when it is not in the run."""
-    found = gateway_of_ref(route, ref) if isinstance(ref, Mapping) else None
+    found = gateway_of_ref(route, ref) if isinstance(ref, dict) else None
     if found is None:
         return "other"
     gateway = inventory.get(GATEWAY_API, "Gateway", *found)
@@ -150,7 +150,7 @@ def label_selector_matches(selector: Any, labels: Mapping[str, Any]) -> bool | N
     """``metav1.LabelSelectorAsSelector(...).Matches``; None when the selector is invalid."""
     match_labels = _mapping(selector).get("matchLabels")
     expressions = _mapping(selector).get("matchExpressions")
-    if not isinstance(selector, Mapping) or not isinstance(match_labels or {}, Mapping):
+    if not isinstance(selector, dict) or not isinstance(match_labels or {}, dict):
         return None
     if not isinstance(expressions or [], list):
         return None

@@ -69,7 +69,7 @@ _V1ALPHA2_ONLY = ("targetPortNumber", "extensionRef")
 
 
 def _mapping(value: Any) -> Mapping[str, Any] | None:
-    return value if isinstance(value, Mapping) else None
+    return value if isinstance(value, dict) else None
 
 
 def _port_int(value: Any) -> int | None:
@@ -201,7 +201,7 @@ def _target_ports(
             port = _port_int(raw)
             return ((port,) if port else ()), pointer("spec", key)
         items = raw if isinstance(raw, list) else []
-        numbers = (_port_int(i.get("number")) for i in items if isinstance(i, Mapping))
+        numbers = (_port_int(i.get("number")) for i in items if isinstance(i, dict))
         return tuple(n for n in numbers if n is not None), pointer("spec", key)
     return (), pointer("spec", order[0])
 

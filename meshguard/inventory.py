@@ -82,7 +82,7 @@ class Workload:
         for container in _containers(self.pod_spec):
             ports = container.get("ports")
             for port in ports if isinstance(ports, list) else ():
-                if isinstance(port, Mapping) and port.get("name") == name:
+                if isinstance(port, dict) and port.get("name") == name:
                     number = port.get("containerPort")
                     return (
                         number if isinstance(number, int) and not isinstance(number, bool) else None
@@ -106,11 +106,11 @@ class Workload:
         wanted = set(resource_names)
         for container in _containers(self.pod_spec):
             resources = container.get("resources")
-            if not isinstance(resources, Mapping):
+            if not isinstance(resources, dict):
                 continue
             for section in ("requests", "limits"):
                 amounts = resources.get(section)
-                if isinstance(amounts, Mapping) and wanted.intersection(amounts):
+                if isinstance(amounts, dict) and wanted.intersection(amounts):
                     return True
         return False
 
@@ -120,20 +120,20 @@ def _containers(pod_spec: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     for key in ("initContainers", "containers"):
         items = pod_spec.get(key)
         if isinstance(items, list):
-            out.extend(c for c in items if isinstance(c, Mapping))
+            out.extend(c for c in items if isinstance(c, dict))
     return out
 
 
 def _dig(data: Any, tokens: Iterable[str]) -> Any:
     for token in tokens:
-        if not isinstance(data, Mapping):
+        if not isinstance(data, dict):
             return None
         data = data.get(token)
     return data
 
 
 def _mapping(value: Any) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
+    return value if isinstance(value, dict) else {}
 
 
 def workloads_of(res: Resource) -> list[Workload]:
@@ -143,7 +143,7 @@ def workloads_of(res: Resource) -> list[Workload]:
     if res.kind == "Pod" and res.group == "":
         owners = res.metadata.get("ownerReferences")
         first = owners[0] if isinstance(owners, list) and owners else None
-        owner = first.get("kind", "") if isinstance(first, Mapping) else ""
+        owner = first.get("kind", "") if isinstance(first, dict) else ""
         return [Workload(res, "", res.labels, res.annotations, res.spec, owner)]
     tokens = _TEMPLATE_PATHS.get(res.kind)
     if tokens is not None and res.group in ("", "apps", "batch", "extensions"):
@@ -187,7 +187,7 @@ def _template_workload(res: Resource, tokens: tuple[str, ...], owner_kind: str) 
     data = res.body
     template: Any = data
     for token in tokens:
-        if isinstance(template, Mapping):
+        if isinstance(template, dict):
             template = template.get(token)
         elif isinstance(template, list) and token.isdigit() and int(token) < len(template):
             template = template[int(token)]  # JobSet replicatedJobs[i]
@@ -304,7 +304,7 @@ class Inventory:
         for svc in self.in_namespace(workload.namespace, "", "Service"):
             selector = svc.spec.get("selector")
             if (
-                isinstance(selector, Mapping)
+                isinstance(selector, dict)
                 and selector
                 and selector_matches(selector, workload.labels)
             ):
@@ -333,12 +333,12 @@ class Inventory:
         for group in INFERENCE_GROUPS:
             for pool in self.of_kind(group, "InferencePool"):
                 selector = pool.spec.get("selector")
-                if not isinstance(selector, Mapping):
+                if not isinstance(selector, dict):
                     continue
                 labels = (
                     selector.get("matchLabels", selector) if "matchLabels" in selector else selector
                 )
-                if isinstance(labels, Mapping) and labels:
+                if isinstance(labels, dict) and labels:
                     ids.update(id(w) for w in self.workloads_selected(pool.namespace, labels))
         return frozenset(ids)
 
@@ -396,7 +396,7 @@ class Inventory:
         for svc in self.of_kind("", "Service"):
             selector = svc.spec.get("selector")
             if (
-                isinstance(selector, Mapping)
+                isinstance(selector, dict)
                 and selector
                 and self.selector_matches_inference(svc.namespace, selector)
             ):

@@ -44,7 +44,7 @@ class MeshSource:
 
 
 def _mapping(value: Any) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else _EMPTY
+    return value if isinstance(value, dict) else _EMPTY
 
 
 def mesh_sources(resources: Iterable[Resource], root_namespace: str) -> list[MeshSource]:
@@ -93,7 +93,7 @@ def _parse_values(text: Any) -> Mapping[str, Any] | None:
         data = json.loads(text)
     except (ValueError, RecursionError):  # json.loads recurses per nesting level
         return None
-    return data if isinstance(data, Mapping) else None
+    return data if isinstance(data, dict) else None
 
 
 def mesh_value(sources: Iterable[MeshSource], *path: str) -> Any:
@@ -101,7 +101,7 @@ def mesh_value(sources: Iterable[MeshSource], *path: str) -> Any:
     for source in sources:
         value: Any = source.mesh
         for token in path:
-            value = value.get(token) if isinstance(value, Mapping) else None
+            value = value.get(token) if isinstance(value, dict) else None
         if value is not None:
             return value
     return None

@@ -2,6 +2,9 @@
 
 `Resource.body` is plain dicts and lists, read-only by convention; a check never mutates it and
 returns repairs as RFC 6902 operations (`Fix`), so `meshguard fix` and `/mutate` share one repair.
+Because bodies are always plain `dict`s (from YAML and from JSON alike), checks test
+`isinstance(x, dict)`: the abstract-class test `isinstance(x, Mapping)` costs six times as much,
+and checks make close to a million such tests in a large run.
 """
 
 from __future__ import annotations

@@ -128,7 +128,7 @@ class Route:
     @property
     def retry_block(self) -> Mapping[str, Any] | None:
         """The retry block when it is a mapping, else None."""
-        if self.retry is not None and isinstance(self.retry.value, Mapping):
+        if self.retry is not None and isinstance(self.retry.value, dict):
             return self.retry.value
         return None
 
@@ -143,7 +143,7 @@ class Route:
         """A nested field of the route body: `route.field("fault", "delay", "fixedDelay")`."""
         data: Any = self.body
         for token in tokens:
-            if not isinstance(data, Mapping) or token not in data:
+            if not isinstance(data, dict) or token not in data:
                 return None
             data = data[token]
         return Value(data, self.pointer + pointer(*tokens))
@@ -196,13 +196,13 @@ def _items(res: Resource, key: str, build: Any) -> list[Route]:
     items = res.spec.get(key)
     if not isinstance(items, list):
         return []
-    return [build(i, item) for i, item in enumerate(items) if isinstance(item, Mapping)]
+    return [build(i, item) for i, item in enumerate(items) if isinstance(item, dict)]
 
 
 def _value(body: Mapping[str, Any], base: JsonPointer, *tokens: str) -> Value | None:
     data: Any = body
     for token in tokens:
-        if not isinstance(data, Mapping) or token not in data:
+        if not isinstance(data, dict) or token not in data:
             return None
         data = data[token]
     return Value(data, base + pointer(*tokens))
@@ -210,7 +210,7 @@ def _value(body: Mapping[str, Any], base: JsonPointer, *tokens: str) -> Value | 
 
 def _string_match(value: Any, ptr: JsonPointer) -> StringField | None:
     """VS StringMatch `{exact|prefix|regex: str}`: the first kind present with a string value."""
-    if not isinstance(value, Mapping):
+    if not isinstance(value, dict):
         return None
     for kind in _VS_KINDS:
         text = value.get(kind)
@@ -228,7 +228,7 @@ def _vs_route(res: Resource, index: int, body: Mapping[str, Any], domain: str) -
     for j, entry in enumerate(raw if isinstance(raw, list) else []):
         ptr = base + pointer("match", j)
         entries.append(Value(entry, ptr))
-        if not isinstance(entry, Mapping):
+        if not isinstance(entry, dict):
             methods.append(None)
             continue
         uri = _string_match(entry.get("uri"), ptr + "/uri")
@@ -238,7 +238,7 @@ def _vs_route(res: Resource, index: int, body: Mapping[str, Any], domain: str) -
     backends = []
     dests = body.get("route")
     for j, item in enumerate(dests if isinstance(dests, list) else []):
-        if isinstance(item, Mapping):
+        if isinstance(item, dict):
             backends.append(_vs_backend(res, base + pointer("route", j), item, domain))
     return Route(
         "istio",
@@ -258,12 +258,12 @@ def _vs_route(res: Resource, index: int, body: Mapping[str, Any], domain: str) -
 
 def _vs_backend(res: Resource, ptr: JsonPointer, item: Mapping[str, Any], domain: str) -> Backend:
     dest = item.get("destination")
-    dest = dest if isinstance(dest, Mapping) else {}
+    dest = dest if isinstance(dest, dict) else {}
     host = dest.get("host")
     name = host if isinstance(host, str) else ""
     subset = dest.get("subset")
     port = dest.get("port")
-    port = port.get("number") if isinstance(port, Mapping) else None
+    port = port.get("number") if isinstance(port, dict) else None
     return Backend(
         pointer=ptr,
         host=normalize_host(name, res.namespace, domain) if name else "",
@@ -290,7 +290,7 @@ def _gw_route(res: Resource, index: int, body: Mapping[str, Any], domain: str) -
     for j, entry in enumerate(raw if isinstance(raw, list) else []):
         ptr = base + pointer("matches", j)
         entries.append(Value(entry, ptr))
-        if not isinstance(entry, Mapping):
+        if not isinstance(entry, dict):
             methods.append(None)
             continue
         path = _gw_path(entry.get("path"), ptr)
@@ -303,7 +303,7 @@ def _gw_route(res: Resource, index: int, body: Mapping[str, Any], domain: str) -
     backends = []
     refs = body.get("backendRefs")
     for j, item in enumerate(refs if isinstance(refs, list) else []):
-        if isinstance(item, Mapping):
+        if isinstance(item, dict):
             backends.append(_gw_backend(res, base + pointer("backendRefs", j), item, domain))
     return Route(
         "gateway",
@@ -325,7 +325,7 @@ def _gw_path(path: Any, entry_ptr: JsonPointer) -> PathMatch | None:
     """HTTPPathMatch with CRD defaults (type PathPrefix, value /); None for an unknown type."""
     if path is None:
         return PathMatch("prefix", "/", entry_ptr)
-    if not isinstance(path, Mapping):
+    if not isinstance(path, dict):
         return None
     kind_name = path.get("type", "PathPrefix")
     kind = _GW_PATH_KINDS.get(kind_name) if isinstance(kind_name, str) else None

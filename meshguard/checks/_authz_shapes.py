@@ -82,7 +82,7 @@ def is_allow(spec: Mapping[str, Any]) -> bool:
 def rules_of(res: Resource) -> Iterator[tuple[int, Mapping[str, Any], JsonPointer]]:
     """(index, rule, pointer) for every rule that is a mapping."""
     for i, rule in enumerate(decoded_list(res.spec.get("rules")) or ()):
-        if isinstance(rule, Mapping):
+        if isinstance(rule, dict):
             yield i, rule, pointer("spec", "rules", i)
 
 
@@ -96,8 +96,8 @@ def sources_of(
 ) -> Iterator[tuple[Mapping[str, Any], JsonPointer]]:
     """(source, pointer) of every `from[].source` that is a mapping."""
     for j, item in enumerate(decoded_list(rule.get("from")) or ()):
-        src = item.get("source") if isinstance(item, Mapping) else None
-        if isinstance(src, Mapping):
+        src = item.get("source") if isinstance(item, dict) else None
+        if isinstance(src, dict):
             yield src, f"{rule_ptr}/from/{j}/source"
 
 
@@ -106,8 +106,8 @@ def operations_of(
 ) -> Iterator[tuple[Mapping[str, Any], JsonPointer]]:
     """(operation, pointer) of every `to[].operation` that is a mapping."""
     for j, item in enumerate(decoded_list(rule.get("to")) or ()):
-        op = item.get("operation") if isinstance(item, Mapping) else None
-        if isinstance(op, Mapping):
+        op = item.get("operation") if isinstance(item, dict) else None
+        if isinstance(op, dict):
             yield op, f"{rule_ptr}/to/{j}/operation"
 
 
@@ -213,15 +213,15 @@ def port_values(mapping: Mapping[str, Any], key: str) -> list[str]:
 def match_labels_of(spec: Mapping[str, Any]) -> Mapping[str, Any] | None:
     """`selector.matchLabels`, or None for a namespace-wide policy."""
     selector = spec.get("selector")
-    labels = selector.get("matchLabels") if isinstance(selector, Mapping) else None
-    return labels if isinstance(labels, Mapping) and labels else None
+    labels = selector.get("matchLabels") if isinstance(selector, dict) else None
+    return labels if isinstance(labels, dict) and labels else None
 
 
 def target_service_refs(res: Resource) -> list[tuple[JsonPointer, str]] | None:
     """(pointer, name) of the `targetRef(s)` naming a core Service; None when the policy has no
     targetRef at all (it is then scoped by its selector)."""
     refs: list[tuple[JsonPointer, Any]] = []
-    if isinstance(res.spec.get("targetRef"), Mapping):
+    if isinstance(res.spec.get("targetRef"), dict):
         refs.append(("/spec/targetRef", res.spec["targetRef"]))
     listed = decoded_list(res.spec.get("targetRefs")) or []
     refs.extend((f"/spec/targetRefs/{i}", ref) for i, ref in enumerate(listed))
@@ -230,7 +230,7 @@ def target_service_refs(res: Resource) -> list[tuple[JsonPointer, str]] | None:
     return [
         (ptr, ref["name"])
         for ptr, ref in refs
-        if isinstance(ref, Mapping)
+        if isinstance(ref, dict)
         and ref.get("kind") == "Service"
         and ref.get("group") in (None, "", "core")
         and isinstance(ref.get("name"), str)
@@ -249,7 +249,7 @@ def target_services(res: Resource, inventory: Inventory) -> list[Resource] | Non
 
 def _service_selector(svc: Resource) -> Mapping[str, Any] | None:
     selector = svc.spec.get("selector")
-    return selector if isinstance(selector, Mapping) and selector else None
+    return selector if isinstance(selector, dict) and selector else None
 
 
 def matches_inference(res: Resource, inventory: Inventory) -> bool:
@@ -423,7 +423,7 @@ def target_port_protocols(workloads: list[Workload], inventory: Inventory) -> di
         for svc in inventory.services_selecting(workload):
             ports = svc.spec.get("ports")
             for port in ports if isinstance(ports, list) else ():
-                if not isinstance(port, Mapping):
+                if not isinstance(port, dict):
                     continue
                 target = workload.target_port(port)
                 if target is not None:

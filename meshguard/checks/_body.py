@@ -19,7 +19,7 @@ _EMPTY: Mapping[str, Any] = {}
 
 def mapping(value: Any) -> Mapping[str, Any]:
     """`value` if it is a mapping, else an empty one."""
-    return value if isinstance(value, Mapping) else _EMPTY
+    return value if isinstance(value, dict) else _EMPTY
 
 
 def as_list(value: Any) -> list[Any]:
@@ -30,7 +30,7 @@ def as_list(value: Any) -> list[Any]:
 def dig(data: Any, *tokens: str) -> Any:
     """`data[t0][t1]...`, None when a step is missing or not a mapping."""
     for token in tokens:
-        if not isinstance(data, Mapping):
+        if not isinstance(data, dict):
             return None
         data = data.get(token)
     return data
@@ -52,7 +52,7 @@ def pointer_tokens(ptr: JsonPointer) -> tuple[str, ...]:
 
 
 def _child(node: Any, token: str) -> Any:
-    if isinstance(node, Mapping):
+    if isinstance(node, dict):
         return node.get(token)
     if isinstance(node, list) and token.isdigit() and int(token) < len(node):
         return node[int(token)]
@@ -71,13 +71,13 @@ def merge_ops(body: Any, tokens: tuple[str, ...], patch: Mapping[str, Any]) -> l
     node = body
     for i, token in enumerate(tokens):
         child = _child(node, token)
-        if not isinstance(child, Mapping) and not (isinstance(child, list) and i + 1 < len(tokens)):
+        if not isinstance(child, dict) and not (isinstance(child, list) and i + 1 < len(tokens)):
             value = nest(tokens[i + 1 :], patch)
             return [{"op": "add", "path": pointer(*tokens[: i + 1]), "value": value}]
         node = child
     ops: list[Op] = []
     for key, value in patch.items():
-        if isinstance(value, Mapping) and isinstance(_child(node, key), Mapping):
+        if isinstance(value, dict) and isinstance(_child(node, key), dict):
             ops.extend(merge_ops(body, (*tokens, key), value))
         else:
             ops.append({"op": "add", "path": pointer(*tokens, key), "value": value})
@@ -89,6 +89,6 @@ def deep_merge(data: Mapping[str, Any], patch: Mapping[str, Any]) -> dict[str, A
     out = dict(data)
     for key, value in patch.items():
         current = out.get(key)
-        nested = current if isinstance(current, Mapping) else {}
-        out[key] = deep_merge(nested, value) if isinstance(value, Mapping) else value
+        nested = current if isinstance(current, dict) else {}
+        out[key] = deep_merge(nested, value) if isinstance(value, dict) else value
     return out

@@ -125,11 +125,11 @@ def _tls_for_port(dr: Resource, port: int) -> _Tls | None:
     for i, setting in enumerate(as_list(policy.get("portLevelSettings"))):
         setting = mapping(setting)
         tls = setting.get("tls")
-        if mapping(setting.get("port")).get("number") == port and isinstance(tls, Mapping):
+        if mapping(setting.get("port")).get("number") == port and isinstance(tls, dict):
             ptr = pointer("spec", "trafficPolicy", "portLevelSettings", i, "tls")
             return _Tls(_mode(tls), ptr, "mode" in tls)
     tls = policy.get("tls")
-    if isinstance(tls, Mapping):
+    if isinstance(tls, dict):
         return _Tls(_mode(tls), "/spec/trafficPolicy/tls", "mode" in tls)
     return None
 
@@ -209,7 +209,7 @@ def _dr_finding(res: Resource, ctx: RuleContext, problem: _TlsProblem) -> Findin
     if tls is not None:
         ops = ({"op": "replace", "path": tls.pointer, "value": wanted},)
         ptr = tls.pointer + "/mode" if tls.mode_written else tls.pointer
-    elif isinstance(res.spec.get("trafficPolicy"), Mapping):
+    elif isinstance(res.spec.get("trafficPolicy"), dict):
         ops = ({"op": "add", "path": "/spec/trafficPolicy/tls", "value": wanted},)
         ptr = "/spec/trafficPolicy"
     else:

@@ -33,7 +33,7 @@ _UNSET = object()
 
 
 def mapping(value: Any) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
+    return value if isinstance(value, dict) else {}
 
 
 def as_list(value: Any) -> list[Any]:
@@ -98,7 +98,7 @@ def _pool_backends(route: Resource) -> Iterator[tuple[JsonPointer, str, str]]:
     """(pointer, namespace, name) of each `kind: InferencePool` backendRef of an HTTPRoute."""
     for i, rule in enumerate(as_list(route.spec.get("rules"))):
         for j, ref in enumerate(as_list(mapping(rule).get("backendRefs"))):
-            if not isinstance(ref, Mapping) or ref.get("kind") != POOL_KIND:
+            if not isinstance(ref, dict) or ref.get("kind") != POOL_KIND:
                 continue
             name, ns = ref.get("name"), ref.get("namespace") or route.namespace
             if isinstance(name, str) and isinstance(ns, str):
@@ -138,7 +138,7 @@ def _set_ops(
             nested = {inner: nested}
         if token not in node:
             return [{"op": "add", "path": here, "value": nested}], pointer(*tokens[:i])
-        if i == len(tokens) - 1 or not isinstance(node[token], Mapping):
+        if i == len(tokens) - 1 or not isinstance(node[token], dict):
             return [{"op": "replace", "path": here, "value": nested}], here
         node = node[token]
     return [], ""
@@ -150,7 +150,7 @@ def env_source(res: Resource) -> EnvSource | None:
         body = res.body
         legacy = mapping(mapping(body.get("pilot")).get("env"))
         env = body.get("env")
-        if FLAG in legacy or (not isinstance(env, Mapping) and "env" in mapping(body.get("pilot"))):
+        if FLAG in legacy or (not isinstance(env, dict) and "env" in mapping(body.get("pilot"))):
             tokens: tuple[str, ...] = ("pilot", "env", FLAG)
         else:
             tokens = ("env", FLAG)
@@ -167,7 +167,7 @@ def env_source(res: Resource) -> EnvSource | None:
 def _dig(body: Mapping[str, Any], tokens: tuple[str, ...]) -> Any:
     node: Any = body
     for token in tokens:
-        if not isinstance(node, Mapping) or token not in node:
+        if not isinstance(node, dict) or token not in node:
             return _UNSET
         node = node[token]
     return node
@@ -194,7 +194,7 @@ def _operator_source(res: Resource) -> EnvSource | None:
 def _env_entry(env: Any, base: JsonPointer) -> tuple[Any, JsonPointer, tuple[Op, ...]] | None:
     """A container-style env list entry for the flag: (value, pointer, ops) or None."""
     for i, entry in enumerate(as_list(env)):
-        if isinstance(entry, Mapping) and entry.get("name") == FLAG:
+        if isinstance(entry, dict) and entry.get("name") == FLAG:
             if "valueFrom" in entry:
                 return True, f"{base}/{i}", ()  # unknowable offline: assume it is set
             ptr = f"{base}/{i}/value"
@@ -212,7 +212,7 @@ def _deployment_source(res: Resource) -> EnvSource | None:
     template = mapping(res.spec.get("template"))
     containers = as_list(mapping(template.get("spec")).get("containers"))
     for i, container in enumerate(containers):
-        if not isinstance(container, Mapping) or container.get("name") != "discovery":
+        if not isinstance(container, dict) or container.get("name") != "discovery":
             continue
         if res.labels.get("app") != "istiod" and "pilot" not in str(container.get("image", "")):
             continue

@@ -87,7 +87,7 @@ def _model_rewrite(res: Resource, ctx: RuleContext, api_version: str) -> dict[st
         return None
     out = []
     for target in targets:
-        if not isinstance(target, Mapping) or not isinstance(target.get("name"), str):
+        if not isinstance(target, dict) or not isinstance(target.get("name"), str):
             return None
         entry: dict[str, Any] = {"modelRewrite": target["name"]}
         if "weight" in target:

@@ -143,17 +143,17 @@ class PodTemplate:
         each create the same map agree whatever order they are applied in. None: cannot fix.
         """
         if self.meta is None:
-            if not isinstance(self.parent, Mapping):
+            if not isinstance(self.parent, dict):
                 return None
             return [{"op": "add", "path": self.meta_pointer, "value": {field: dict(entries)}}]
-        if not isinstance(self.meta, Mapping):
+        if not isinstance(self.meta, dict):
             return None
         current = self.meta.get(field)
         if current is None:
             return [
                 {"op": "add", "path": self.meta_pointer + pointer(field), "value": dict(entries)}
             ]
-        if not isinstance(current, Mapping):
+        if not isinstance(current, dict):
             return None
         return [
             {"op": "add", "path": self.meta_pointer + pointer(field, key), "value": entries[key]}
@@ -163,12 +163,12 @@ class PodTemplate:
 
 
 def _mapping(value: Any) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
+    return value if isinstance(value, dict) else {}
 
 
 def dig(data: Any, tokens: Iterable[str]) -> Any:
     for token in tokens:
-        if not isinstance(data, Mapping):
+        if not isinstance(data, dict):
             return None
         data = data.get(token)
     return data
@@ -186,7 +186,7 @@ def pod_templates(res: Resource, inv: Inventory) -> list[PodTemplate]:
             tokens = [t for t in workload.pointer.split("/") if t]
             parent = dig(res.body, tokens) if tokens else res.body
             labels, annotations = workload.labels, workload.annotations
-        meta = parent.get("metadata") if isinstance(parent, Mapping) else None
+        meta = parent.get("metadata") if isinstance(parent, dict) else None
         out.append(
             PodTemplate(workload, workload.metadata_pointer, parent, meta, labels, annotations)
         )
@@ -274,7 +274,7 @@ def profile_value(profile: Mapping[str, Any], key: str) -> str | None:
 
 
 def get(value: Any, key: str) -> Any:
-    return value.get(key) if isinstance(value, Mapping) else None
+    return value.get(key) if isinstance(value, dict) else None
 
 
 def shown(value: Any) -> str:
@@ -290,9 +290,7 @@ def yaml_type(value: Any) -> str:
         return "boolean"
     if isinstance(value, int | float):
         return "number"
-    return (
-        "mapping" if isinstance(value, Mapping) else "list" if isinstance(value, list) else "null"
-    )
+    return "mapping" if isinstance(value, dict) else "list" if isinstance(value, list) else "null"
 
 
 # -- profile fixes (MG403) ----------------------------------------------------------------------
@@ -361,7 +359,7 @@ def helm_values(source: MeshSource) -> list[ResourceValue]:
     for section in ("requests", "limits"):
         amounts = get(resources, section)
         for name in ("cpu", "memory"):
-            if isinstance(amounts, Mapping) and name in amounts:
+            if isinstance(amounts, dict) and name in amounts:
                 tokens = ("global", "proxy", "resources", section, name)
                 ptr = f"{source.values_pointer}{pointer(*tokens)}"
                 out.append(

@@ -35,13 +35,13 @@ from meshguard.semantics.injection import sidecar_injected
 
 
 def mapping(value: Any) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
+    return value if isinstance(value, dict) else {}
 
 
 def items(value: Any) -> list[tuple[int, Mapping[str, Any]]]:
     """(index, item) of the mapping items of a list (anything else: none)."""
     listed = value if isinstance(value, list) else []
-    return [(i, v) for i, v in enumerate(listed) if isinstance(v, Mapping)]
+    return [(i, v) for i, v in enumerate(listed) if isinstance(v, dict)]
 
 
 def text(value: Any) -> str | None:
@@ -196,7 +196,7 @@ def tls_mode(tls: Any) -> str | None:
     ``ClientTLSSettings.mode`` proto default), so it sends plaintext too."""
     if tls is None:
         return None
-    mode = tls.get("mode", "DISABLE") if isinstance(tls, Mapping) else None
+    mode = tls.get("mode", "DISABLE") if isinstance(tls, dict) else None
     return mode if isinstance(mode, str) else "?"
 
 
@@ -214,7 +214,7 @@ def vs_destinations(res: Resource) -> Iterator[tuple[JsonPointer, Mapping[str, A
                 mirrors = items(route.get("mirrors"))
                 dests += [(pointer("mirrors", j, "destination"), d) for j, d in mirrors]
             for tail, item in dests:
-                if isinstance(item.get("destination"), Mapping):
+                if isinstance(item.get("destination"), dict):
                     yield pointer("spec", section, i) + tail, item["destination"]
 
 

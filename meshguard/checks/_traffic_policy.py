@@ -58,7 +58,7 @@ _EXCLUSIVE: dict[tuple[str, ...], tuple[frozenset[str], ...]] = {
 
 
 def mapping(value: Any) -> Mapping[str, Any] | None:
-    return value if isinstance(value, Mapping) else None
+    return value if isinstance(value, dict) else None
 
 
 def integer(value: Any) -> int | None:
@@ -69,7 +69,7 @@ def integer(value: Any) -> int | None:
 def dig(value: Any, *path: str) -> Any:
     """`value[path[0]][path[1]]...`, None when a step is missing or not a mapping."""
     for token in path:
-        value = value.get(token) if isinstance(value, Mapping) else None
+        value = value.get(token) if isinstance(value, dict) else None
     return value
 
 
@@ -104,7 +104,7 @@ def _port_levels(parent: Level) -> list[tuple[int | None, Level]]:
         return []
     out = []
     for i, entry in enumerate(entries):
-        if isinstance(entry, Mapping):
+        if isinstance(entry, dict):
             number = integer(dig(entry, "port", "number"))
             prefix = "" if parent.subset is None else f"subset {parent.subset} "
             label = f"{prefix}port {number if number is not None else '?'}"
@@ -146,8 +146,8 @@ def policy_of(res: Resource) -> Policy:
     subsets = []
     items = spec.get("subsets")
     for i, subset in enumerate(items if isinstance(items, list) else []):
-        sub_policy = mapping(subset.get("trafficPolicy")) if isinstance(subset, Mapping) else None
-        if sub_policy is None or not isinstance(subset, Mapping):
+        sub_policy = mapping(subset.get("trafficPolicy")) if isinstance(subset, dict) else None
+        if sub_policy is None or not isinstance(subset, dict):
             continue
         name = str(subset.get("name", i))
         ptr = pointer("spec", "subsets", i, "trafficPolicy")
@@ -224,7 +224,7 @@ def diff_ops(
         path = ptr + pointer(key)
         if key not in old:
             ops.append({"op": "add", "path": path, "value": value})
-        elif isinstance(old[key], Mapping) and isinstance(value, Mapping):
+        elif isinstance(old[key], dict) and isinstance(value, dict):
             ops.extend(diff_ops(path, old[key], value))
         elif old[key] != value:
             ops.append({"op": "replace", "path": path, "value": value})
@@ -237,7 +237,7 @@ def write_block_ops(level: Level, block: str, new: Mapping[str, Any]) -> list[di
     if level.policy is None:
         return [{"op": "add", "path": level.pointer, "value": {block: dict(new)}}]
     current = level.policy.get(block)
-    if isinstance(current, Mapping):
+    if isinstance(current, dict):
         return diff_ops(level.pointer + "/" + block, current, new)
     op = "add" if block not in level.policy else "replace"
     return [{"op": op, "path": level.pointer + "/" + block, "value": dict(new)}]
@@ -253,7 +253,7 @@ def deep_merge(
         if value is None:
             continue
         if key in child and child[key] is not None:
-            if isinstance(value, Mapping) and isinstance(child[key], Mapping):
+            if isinstance(value, dict) and isinstance(child[key], dict):
                 out[key] = deep_merge(value, child[key], (*path, key))
             continue
         if any(key in g and any(is_set(child, k) for k in g) for g in groups):
@@ -274,21 +274,21 @@ def lost_fields(
         if value is None:
             continue
         if is_set(child, key):
-            if isinstance(value, Mapping) and isinstance(child[key], Mapping):
+            if isinstance(value, dict) and isinstance(child[key], dict):
                 lost.extend(
                     f"{key}.{leaf}" for leaf in lost_fields(value, child[key], (*path, key))
                 )
             continue
         if any(key in g and any(is_set(child, k) for k in g) for g in groups):
             continue
-        lost.extend(_leaves(value, key + ".") if isinstance(value, Mapping) else [key])
+        lost.extend(_leaves(value, key + ".") if isinstance(value, dict) else [key])
     return lost
 
 
 def _leaves(value: Mapping[str, Any], prefix: str) -> list[str]:
     out: list[str] = []
     for key, sub in value.items():
-        if isinstance(sub, Mapping) and sub:
+        if isinstance(sub, dict) and sub:
             out.extend(_leaves(sub, f"{prefix}{key}."))
         elif sub is not None:
             out.append(prefix + key)
@@ -334,7 +334,7 @@ def block_subject(res: Resource, decision: Decision) -> tuple[str, str]:
 
 def profile(ctx: RuleContext, name: str) -> Mapping[str, Any]:
     value = ctx.params.get(name)
-    return value if isinstance(value, Mapping) else {}
+    return value if isinstance(value, dict) else {}
 
 
 def mesh_default_block(ctx: RuleContext, block: str) -> Mapping[str, Any] | None:
@@ -413,7 +413,7 @@ def _resolve(host: str, ctx: RuleContext) -> Target:
 def _ports(
     res: Resource, key: str, protocol: Callable[[Mapping[str, Any]], str]
 ) -> tuple[Port, ...]:
-    items = [p for p in _list(res.spec.get("ports")) if isinstance(p, Mapping)]
+    items = [p for p in _list(res.spec.get("ports")) if isinstance(p, dict)]
     return tuple(Port(integer(p.get(key)), str(p.get("name") or ""), protocol(p)) for p in items)
 
 
@@ -424,7 +424,7 @@ def _list(value: Any) -> list[Any]:
 def _owned_by_pool(service: Resource) -> bool:
     """Istio's InferencePool shadow Service (`<pool>-ip-<hash>`, owned by the pool)."""
     owners = service.metadata.get("ownerReferences")
-    return any(isinstance(o, Mapping) and o.get("kind") == "InferencePool" for o in _list(owners))
+    return any(isinstance(o, dict) and o.get("kind") == "InferencePool" for o in _list(owners))
 
 
 def _entry_protocol(port: Mapping[str, Any]) -> str:

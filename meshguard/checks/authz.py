@@ -234,13 +234,9 @@ def _empty_entries(
     ):
         for j, item in enumerate(decoded_list(rule.get(key)) or ()):
             item_ptr = f"{rule_ptr}/{key}/{j}"
-            value = item.get(inner) if isinstance(item, Mapping) else None
-            if not isinstance(value, Mapping):
-                at = (
-                    f"{item_ptr}/{inner}"
-                    if isinstance(item, Mapping) and inner in item
-                    else item_ptr
-                )
+            value = item.get(inner) if isinstance(item, dict) else None
+            if not isinstance(value, dict):
+                at = f"{item_ptr}/{inner}" if isinstance(item, dict) and inner in item else item_ptr
                 yield ctx.finding(
                     at,
                     f"{key}[{j}] has no {inner}; istio rejects the policy",
@@ -264,7 +260,7 @@ def _negative_fields(
         *((op, ptr, _NEGATIVE_OPERATION) for op, ptr in operations_of(rule, rule_ptr)),
     ]
     for j, cond in enumerate(decoded_list(rule.get("when")) or ()):
-        if isinstance(cond, Mapping):
+        if isinstance(cond, dict):
             places.append((cond, f"{rule_ptr}/when/{j}", ("notValues",)))
     for mapping, base, fields in places:
         for field in fields:

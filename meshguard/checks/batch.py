@@ -63,7 +63,7 @@ def _rayjob_templates(res: Resource) -> list[_PodTemplate]:
     if scalar_text(res.spec.get("submissionMode")) not in ("", "K8sJobMode"):
         return []
     template = res.spec.get("submitterPodTemplate")
-    if not isinstance(template, Mapping):  # KubeRay's default submitter template has no metadata
+    if not isinstance(template, dict):  # KubeRay's default submitter template has no metadata
         return [_PodTemplate(None, "/spec", _EMPTY, _EMPTY, _EMPTY)]
     meta, tokens = mapping(template.get("metadata")), ("spec", "submitterPodTemplate")
     labels, annotations = mapping(meta.get("labels")), mapping(meta.get("annotations"))
@@ -94,8 +94,8 @@ def _collect_metadata(
 ) -> None:
     if depth > 20:
         return
-    for key, value in node.items() if isinstance(node, Mapping) else enumerate(as_list(node)):
-        if key == "metadata" and isinstance(value, Mapping):
+    for key, value in node.items() if isinstance(node, dict) else enumerate(as_list(node)):
+        if key == "metadata" and isinstance(value, dict):
             labels.update(mapping(value.get("labels")))
             annotations.update(mapping(value.get("annotations")))
         _collect_metadata(value, labels, annotations, depth + 1)

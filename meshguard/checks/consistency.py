@@ -354,7 +354,7 @@ def _inactive_subset_policies(ctx: RuleContext, res: Resource, host: str) -> Ite
     for i, subset in _refs.items(res.spec.get("subsets")):
         name = _refs.text(subset.get("name"))
         policy = subset.get("trafficPolicy")
-        if name is None or not isinstance(policy, Mapping) or not policy:
+        if name is None or not isinstance(policy, dict) or not policy:
             continue
         if any(host_matches(host, target) for target in routed.get(name, [])):
             continue

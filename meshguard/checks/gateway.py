@@ -52,7 +52,7 @@ def _items(value: Any) -> _Items:
     return [
         (i, v)
         for i, v in enumerate(value if isinstance(value, list) else [])
-        if isinstance(v, Mapping)
+        if isinstance(v, dict)
     ]
 
 
@@ -112,7 +112,7 @@ def _protocol_finding(
 
 def _protocol_fix(listener: Mapping[str, Any], protocol: str, where: JsonPointer) -> Fix | None:
     tls = listener.get("tls")
-    if protocol.lower() in _H2_SPELLINGS and isinstance(tls, Mapping):
+    if protocol.lower() in _H2_SPELLINGS and isinstance(tls, dict):
         target = "TLS" if tls.get("mode") == "Passthrough" else "HTTPS"
     elif protocol.lower() in _H2_SPELLINGS:
         target = "HTTP"
@@ -134,7 +134,7 @@ def _tls_findings(
     if protocol in ("HTTP", "TCP", "UDP"):
         yield ctx.finding(base + "/tls", f'listener "{name}" sets tls on protocol {protocol}')
         return
-    if not isinstance(tls, Mapping):
+    if not isinstance(tls, dict):
         return
     mode = tls.get("mode", "Terminate")
     if protocol == "HTTPS" and mode not in ("", "Terminate"):
@@ -192,8 +192,8 @@ def _target_listeners(
         if not ref_selects_listener(ref, listener):
             continue
         allowed = listener.get("allowedRoutes")
-        namespaces = allowed.get("namespaces") if isinstance(allowed, Mapping) else None
-        source = namespaces.get("from", "Same") if isinstance(namespaces, Mapping) else "Same"
+        namespaces = allowed.get("namespaces") if isinstance(allowed, dict) else None
+        source = namespaces.get("from", "Same") if isinstance(namespaces, dict) else "Same"
         if source == "Same" and route.namespace != gateway.namespace:
             continue
         out.append(i)
@@ -277,7 +277,7 @@ def _verb_matches_fix(route: Route, match: PathMatch, model: str) -> Fix | None:
     entry = next(
         (e for e in route.match_entries if match.pointer.startswith(e.pointer + "/")), None
     )
-    if entry is None or not isinstance(entry.value, Mapping):
+    if entry is None or not isinstance(entry.value, dict):
         return None
     ops, paths = [], []
     for verb in ("predict", "explain"):
@@ -309,7 +309,7 @@ def route_timeouts_invalid_or_mismapped(res: Resource, ctx: RuleContext) -> Iter
     channel = ctx.params.get("gateway_api_channel")
     for route in routes_of(res, _domain(ctx)):
         timeouts = route.field("timeouts")
-        if timeouts is None or not isinstance(timeouts.value, Mapping):
+        if timeouts is None or not isinstance(timeouts.value, dict):
             continue
         if version < (1, 2, 0) and not (channel == "experimental" and version >= (1, 0, 0)):
             yield ctx.finding(
@@ -383,7 +383,7 @@ def experimental_route_field_or_bad_retry(res: Resource, ctx: RuleContext) -> It
                     severity=Severity.WARNING,
                 )
         retry = rule.get("retry") if res.kind == "HTTPRoute" else None
-        if isinstance(retry, Mapping):
+        if isinstance(retry, dict):
             yield from _retry_values(retry, base + "/retry", version, istio, ctx)
 
 

@@ -111,13 +111,13 @@ def _field_to_v1(spec: Mapping[str, Any], key: str) -> list[Op] | None:
             ops.append({"op": "add", "path": "/spec/targetPorts", "value": [{"number": value}]})
         return ops
     if key == "selector":
-        if not isinstance(value, Mapping) or not value:
+        if not isinstance(value, dict) or not value:
             return None
         if not all(isinstance(v, str) for v in value.values()):
             return None
         return [{"op": "replace", "path": "/spec/selector", "value": {"matchLabels": dict(value)}}]
     if key == "extensionRef":
-        if not isinstance(value, Mapping):
+        if not isinstance(value, dict):
             return None
         ops = [{"op": "remove", "path": "/spec/extensionRef"}]
         if "endpointPickerRef" not in spec:
@@ -169,7 +169,7 @@ def _pool_to_v1(spec: Mapping[str, Any]) -> list[Op] | None:
                 return None
             ops.extend(field_ops)
     selector = spec.get("selector")
-    if isinstance(selector, Mapping) and "matchLabels" not in selector:
+    if isinstance(selector, dict) and "matchLabels" not in selector:
         field_ops = _field_to_v1(spec, "selector")
         if field_ops is None:
             return None
@@ -211,7 +211,7 @@ def _target_port_entries(
     seen: set[int] = set()
     duplicates: list[int] = []
     for index, item in enumerate(ports):
-        raw = item.get("number") if isinstance(item, Mapping) else None
+        raw = item.get("number") if isinstance(item, dict) else None
         if not isinstance(raw, int) or not _is_port(raw):
             yield ctx.finding(
                 pointer("spec", "targetPorts", index),

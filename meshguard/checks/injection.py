@@ -113,7 +113,7 @@ def _injection_label_issues(ns: str, labels: Mapping[str, Any]) -> list[_Issue]:
 
 def _unlabelled_namespace(res: Resource, ctx: RuleContext) -> _Issue:
     """No namespace webhook matches; only pods labelled for the `object.` webhooks are injected."""
-    ptr = LABELS_PTR if isinstance(res.metadata.get("labels"), Mapping) else "/metadata/name"
+    ptr = LABELS_PTR if isinstance(res.metadata.get("labels"), dict) else "/metadata/name"
     workloads = ctx.inventory.workloads(res.name)
     if workloads and all(_opts_in(w) for w in workloads):
         message = (
@@ -136,7 +136,7 @@ def _opts_in(workload: Workload) -> bool:
 def _namespace_fix(res: Resource, ctx: RuleContext) -> Fix | None:
     """One label per namespace: istio-injection: enabled, or istio.io/rev: <first revision>."""
     meta, labels = res.body.get("metadata"), res.labels
-    if not isinstance(meta, Mapping) or labels.get(DATAPLANE_LABEL) == "ambient":
+    if not isinstance(meta, dict) or labels.get(DATAPLANE_LABEL) == "ambient":
         return None  # ambient and sidecar labels together: which data plane is meant is a guess
     if ctx.params.get("injection_label") == "rev":
         key, value, other = REV_LABEL, installed_revisions(ctx.params)[0], INJECTION_LABEL
@@ -146,11 +146,11 @@ def _namespace_fix(res: Resource, ctx: RuleContext) -> Fix | None:
     ops: list[Mapping[str, Any]] = []
     if raw is None:
         ops.append({"op": "add", "path": LABELS_PTR, "value": {key: value}})
-    elif not isinstance(raw, Mapping):
+    elif not isinstance(raw, dict):
         return None
     elif raw.get(key) != value:
         ops.append({"op": "add", "path": _label_ptr(key), "value": value})
-    if isinstance(raw, Mapping) and other in raw:
+    if isinstance(raw, dict) and other in raw:
         ops.append({"op": "remove", "path": _label_ptr(other)})
     if not ops:
         return None
@@ -289,7 +289,7 @@ def _no_proxy_annotations(tpl: PodTemplate, ctx: RuleContext) -> Iterator[Findin
         return
     why = "not the ML profile in the input" if sources else "not in the input"
     ptr = tpl.meta_pointer + (
-        "/annotations" if isinstance(pa.get(tpl.meta, "annotations"), Mapping) else ""
+        "/annotations" if isinstance(pa.get(tpl.meta, "annotations"), dict) else ""
     )
     if tpl.meta is None:
         ptr = tpl.workload.pointer
@@ -307,7 +307,7 @@ def _no_proxy_annotations(tpl: PodTemplate, ctx: RuleContext) -> Iterator[Findin
 
 def _profile(ctx: RuleContext) -> Mapping[str, Any]:
     profile = ctx.params.get("sidecar_resources")
-    return profile if isinstance(profile, Mapping) else {}
+    return profile if isinstance(profile, dict) else {}
 
 
 # -- MG404 -------------------------------------------------------------------------------------

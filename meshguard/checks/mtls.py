@@ -23,7 +23,7 @@ AUTHORIZATION_POLICY = "AuthorizationPolicy"
 
 
 def _mapping(value: Any) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
+    return value if isinstance(value, dict) else {}
 
 
 def _same(a: Resource | None, b: Resource | None) -> bool:
@@ -358,7 +358,7 @@ def _services_for(
         return list(found.values())
     for svc in inv.in_namespace(namespace, "", "Service"):
         selector = svc.spec.get("selector")
-        if isinstance(selector, Mapping) and selector and selector_matches(selector, labels):
+        if isinstance(selector, dict) and selector and selector_matches(selector, labels):
             found.setdefault(svc.name, svc)
     return list(found.values())
 
@@ -367,7 +367,7 @@ def _containers(workload: Workload) -> Iterator[Mapping[str, Any]]:
     for key in ("initContainers", "containers"):
         items = workload.pod_spec.get(key)
         for container in items if isinstance(items, list) else ():
-            if isinstance(container, Mapping):
+            if isinstance(container, dict):
                 yield container
 
 
@@ -376,10 +376,7 @@ def _container_ports(workloads: list[Workload]) -> Iterator[Mapping[str, Any]]:
         for container in _containers(workload):
             ports = container.get("ports")
             for port in ports if isinstance(ports, list) else ():
-                if (
-                    isinstance(port, Mapping)
-                    and mtls.port_key(port.get("containerPort")) is not None
-                ):
+                if isinstance(port, dict) and mtls.port_key(port.get("containerPort")) is not None:
                     yield port
 
 
@@ -401,7 +398,7 @@ def _service_ports(svc: Resource, named: Mapping[str, int]) -> Iterator[tuple[in
     """(port, targetPort) pairs; targetPort None when it names a port no selected pod declares."""
     ports = svc.spec.get("ports")
     for entry in ports if isinstance(ports, list) else ():
-        if not isinstance(entry, Mapping):
+        if not isinstance(entry, dict):
             continue
         port = mtls.port_key(entry.get("port"))
         if port is None:
@@ -425,7 +422,7 @@ def is_default_deny(ap: Resource) -> bool:
     matches are denied; a policy without rules matches nothing (``allow-nothing``).
     """
     spec = ap.body.get("spec")
-    if spec is not None and not isinstance(spec, Mapping):
+    if spec is not None and not isinstance(spec, dict):
         return False
     spec = spec or {}
     if spec.get("action") not in (None, "ALLOW"):
@@ -434,15 +431,15 @@ def is_default_deny(ap: Resource) -> bool:
         return False
     selector = spec.get("selector")
     if selector is not None:
-        if not isinstance(selector, Mapping):
+        if not isinstance(selector, dict):
             return False
         labels = selector.get("matchLabels")
-        if labels is not None and (not isinstance(labels, Mapping) or labels):
+        if labels is not None and (not isinstance(labels, dict) or labels):
             return False
     rules = spec.get("rules")
     if rules is None:
         return True
-    if not isinstance(rules, list) or not all(isinstance(r, Mapping) for r in rules):
+    if not isinstance(rules, list) or not all(isinstance(r, dict) for r in rules):
         return False
     return not any(rule_is_empty(r) for r in rules)
 

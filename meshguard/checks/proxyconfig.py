@@ -158,14 +158,14 @@ def model_port_protocol_undeclared(res: Resource, ctx: RuleContext) -> Iterator[
     (istio pkg/config/kube/conversion.go ConvertProtocol); undeclared gRPC loses HTTP/2 handling,
     gRPC retry codes and gRPC AuthorizationPolicy paths."""
     selector, ports = res.spec.get("selector"), res.spec.get("ports")
-    if not isinstance(selector, Mapping) or not selector or not isinstance(ports, list):
+    if not isinstance(selector, dict) or not selector or not isinstance(ports, list):
         return
     host = service_host(res.name, res.namespace, ctx.params.get("mesh.domain_suffix"))
     if host not in ctx.inventory.inference_hosts:
         return
     targets = _container_ports(ctx.inventory.workloads_selected(res.namespace, selector))
     for index, port in enumerate(ports):
-        finding = _port_finding(ctx, index, port, targets) if isinstance(port, Mapping) else None
+        finding = _port_finding(ctx, index, port, targets) if isinstance(port, dict) else None
         if finding is not None:
             yield finding
 
@@ -269,7 +269,7 @@ def _mesh_fix(
         parsed = yaml.safe_load(str(dig(source.resource.body, "data", "mesh")))
     except (yaml.YAMLError, RecursionError):
         return None
-    if parsed is not None and not isinstance(parsed, Mapping):
+    if parsed is not None and not isinstance(parsed, dict):
         return None
     text = yaml.safe_dump(deep_merge(mapping(parsed), patch), sort_keys=False)
     return Fix.replace(

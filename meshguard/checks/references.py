@@ -288,7 +288,7 @@ def _tls_finding(
         ops = tuple(write_block_ops(decision.level, "tls", {"mode": "ISTIO_MUTUAL"}))
         fix = Fix(f"set tls mode ISTIO_MUTUAL at {decision.level.label}", ops, safety=UNSAFE)
         return ctx.finding(location(res, decision.level), message, severity=severity, fix=fix)
-    has_mode = isinstance(decision.value, Mapping) and "mode" in decision.value
+    has_mode = isinstance(decision.value, dict) and "mode" in decision.value
     if auto:
         fix = Fix.remove(block, "remove the tls block so auto mTLS sends Istio mTLS", safety=UNSAFE)
     else:

@@ -364,7 +364,7 @@ def _replaced_blocks(
         mine = mapping(child.block(block))
         lost = (
             lost_fields(parent, mine, (block,))
-            if isinstance(parent, Mapping) and mine is not None
+            if isinstance(parent, dict) and mine is not None
             else []
         )
         if mine is None or not lost:

@@ -52,7 +52,7 @@ def _list(value: Any) -> list[Any]:
 
 def _label(section: str, index: int, rule: Any) -> str:
     """`http rule 1` or `http rule 1 ("v2")`, as istio routeName names a rule."""
-    name = rule.get("name") if isinstance(rule, Mapping) else None
+    name = rule.get("name") if isinstance(rule, dict) else None
     named = f' ("{name}")' if isinstance(name, str) and name else ""
     return f"{section} rule {index}{named}"
 
@@ -63,12 +63,12 @@ def _catch_all_entry(entry: Any, section: str) -> str | None:
     HTTP: no restricting field, or only `uri` that is empty, `prefix: "/"` or `regex: ".*"`
     (paths.is_catch_all). TCP: no L4 field set.
     """
-    if not isinstance(entry, Mapping):
+    if not isinstance(entry, dict):
         return None
     fields = _set_fields(entry) if section == "http" else _set_fields(entry, frozenset())
     if not fields:
         return "an empty match entry"
-    if section != "http" or set(fields) != {"uri"} or not isinstance(fields["uri"], Mapping):
+    if section != "http" or set(fields) != {"uri"} or not isinstance(fields["uri"], dict):
         return None
     uri = _set_fields(fields["uri"], frozenset())
     if not uri:
@@ -83,7 +83,7 @@ def _catch_all_entry(entry: Any, section: str) -> str | None:
 def _catch_all(rule: Any, section: str = "http") -> str | None:
     """Why a VS rule matches every request: no `match`, or any entry that restricts nothing
     (entries are ORed, virtual_service.proto: "matched if any one of the match blocks succeed")."""
-    if not isinstance(rule, Mapping):
+    if not isinstance(rule, dict):
         return None
     match = rule.get("match")
     if match is None or match == []:
@@ -109,11 +109,11 @@ class _HeaderHit:
 def _version_header_hits(http: Sequence[Any], header: str) -> list[_HeaderHit]:
     hits: list[_HeaderHit] = []
     for i, rule in enumerate(http):
-        if not isinstance(rule, Mapping):
+        if not isinstance(rule, dict):
             continue
         for j, entry in enumerate(_list(rule.get("match"))):
-            headers = entry.get("headers") if isinstance(entry, Mapping) else None
-            if not isinstance(headers, Mapping):
+            headers = entry.get("headers") if isinstance(entry, dict) else None
+            if not isinstance(headers, dict):
                 continue
             base = pointer("spec", "http", i, "match", j, "headers")
             hits.extend(
@@ -154,7 +154,7 @@ def _version_header_value(hit: _HeaderHit, ctx: RuleContext) -> Iterator[Finding
             fix=fix,
         )
     match = hit.headers[hit.key]
-    if not isinstance(match, Mapping):
+    if not isinstance(match, dict):
         return
     for kind in ("prefix", "regex"):
         value = match.get(kind)
@@ -196,7 +196,7 @@ def _default_route(
         )
         return
     split = ctx.params.get("canary_split")
-    route = http[last].get("route") if isinstance(http[last], Mapping) else None
+    route = http[last].get("route") if isinstance(http[last], dict) else None
     if isinstance(route, list) and len(route) == 1 and isinstance(split, list) and split:
         yield ctx.finding(
             last_ptr + "/route",
@@ -209,8 +209,8 @@ def _default_route(
 def _header_route_host(http: Sequence[Any], hits: Sequence[_HeaderHit]) -> str | None:
     for hit in hits:
         for dest in _list(http[hit.rule].get("route")):
-            target = dest.get("destination") if isinstance(dest, Mapping) else None
-            host = target.get("host") if isinstance(target, Mapping) else None
+            target = dest.get("destination") if isinstance(dest, dict) else None
+            host = target.get("host") if isinstance(target, dict) else None
             if isinstance(host, str) and host:
                 return host
     return None
@@ -250,8 +250,8 @@ def _unreachable_rules(rules: Sequence[Any], section: str, ctx: RuleContext) -> 
         if why is not None:
             catch_all = (i, why)
             continue
-        for j, entry in enumerate(_list(rule.get("match")) if isinstance(rule, Mapping) else []):
-            if not isinstance(entry, Mapping):
+        for j, entry in enumerate(_list(rule.get("match")) if isinstance(rule, dict) else []):
+            if not isinstance(entry, dict):
                 continue
             where = (section, i, rule, j)
             yield from _shadowed_entry(entry, where, rules, seen, prefixes, ctx)
@@ -302,7 +302,7 @@ def _unconditioned_prefix(entry: Mapping[str, Any]) -> str | None:
     """`uri.prefix` of an entry that has no other condition (case-sensitive)."""
     fields = _set_fields(entry)
     uri = fields.get("uri")
-    if set(fields) != {"uri"} or not isinstance(uri, Mapping):
+    if set(fields) != {"uri"} or not isinstance(uri, dict):
         return None
     uri_fields = _set_fields(uri, frozenset())
     prefix = uri_fields.get("prefix")
@@ -313,7 +313,7 @@ def _uri_path(entry: Mapping[str, Any]) -> tuple[str, str] | None:
     """(kind, value) of a case-sensitive `uri.prefix`/`uri.exact`; `ignoreUriCase` matches paths
     an earlier case-sensitive prefix does not, so such entries are never shadowed."""
     uri = entry.get("uri")
-    if not isinstance(uri, Mapping) or not _unset(entry.get("ignoreUriCase")):
+    if not isinstance(uri, dict) or not _unset(entry.get("ignoreUriCase")):
         return None
     for kind in ("prefix", "exact"):
         value = uri.get(kind)

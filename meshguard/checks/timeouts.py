@@ -70,7 +70,7 @@ _GW_FIELDS: tuple[tuple[str, ...], ...] = (
 
 def _dig(data: Any, tokens: tuple[str, ...]) -> tuple[bool, Any]:
     for token in tokens:
-        if not isinstance(data, Mapping) or token not in data:
+        if not isinstance(data, dict) or token not in data:
             return False, None
         data = data[token]
     return True, data
@@ -125,7 +125,7 @@ def _reason(reason: str) -> str:
 def _show(value: Any) -> str:
     if isinstance(value, str):
         return f'"{value}"'
-    if isinstance(value, (Mapping, list)):
+    if isinstance(value, (dict, list)):
         return f"({type(value).__name__})"
     return str(value)
 
@@ -145,17 +145,17 @@ def _traffic_policies(spec: Mapping[str, Any]) -> Iterator[tuple[JsonPointer, Ma
     policies: list[tuple[JsonPointer, Any]] = [("/spec/trafficPolicy", spec.get("trafficPolicy"))]
     subsets = spec.get("subsets")
     for i, subset in enumerate(subsets if isinstance(subsets, list) else []):
-        if isinstance(subset, Mapping):
+        if isinstance(subset, dict):
             policies.append(
                 (pointer("spec", "subsets", i, "trafficPolicy"), subset.get("trafficPolicy"))
             )
     for ptr, policy in policies:
-        if not isinstance(policy, Mapping):
+        if not isinstance(policy, dict):
             continue
         yield ptr, policy
         ports = policy.get("portLevelSettings")
         for j, port in enumerate(ports if isinstance(ports, list) else []):
-            if isinstance(port, Mapping):
+            if isinstance(port, dict):
                 yield ptr + pointer("portLevelSettings", j), port
 
 
@@ -171,7 +171,7 @@ def _destination_rule_durations(res: Resource, ctx: RuleContext) -> Iterator[Fin
                     yield finding
         for block_tokens, required in _DR_REQUIRED:
             present, block = _dig(policy, block_tokens)
-            if not present or not isinstance(block, Mapping):
+            if not present or not isinstance(block, dict):
                 continue
             missing = [k for k in required if block.get(k) is None]
             if missing:
@@ -249,7 +249,7 @@ def _retry_on_fields(res: Resource, ctx: RuleContext) -> list[tuple[Value, bool]
         return [(f, True) for f in fields if f is not None]
     source = ctx.inventory.mesh_source_of(res)
     policy = source.mesh.get("defaultHttpRetryPolicy") if source is not None else None
-    value = policy.get("retryOn") if isinstance(policy, Mapping) else None
+    value = policy.get("retryOn") if isinstance(policy, dict) else None
     if source is None or value is None:
         return []
     if source.mesh_is_string:  # inside the `mesh` string: reported there, never patched
@@ -299,7 +299,7 @@ def _non_string_retry_on(
     """The CRD declares retryOn `type: string`: an unquoted `503` is rejected by the API server."""
     value = field.value
     if isinstance(value, bool) or not isinstance(value, int):
-        shown = type(value).__name__ if isinstance(value, (Mapping, list)) else repr(value)
+        shown = type(value).__name__ if isinstance(value, (dict, list)) else repr(value)
         return ctx.finding(
             field.pointer, f"retryOn {shown} is not a string", severity=Severity.ERROR
         )
@@ -428,7 +428,7 @@ def _gw_timeout_fix(route: Route, minimum: int, ctx: RuleContext) -> Fix:
 def _pool_without_timeouts(route: Route, ctx: RuleContext) -> Finding | None:
     """(3) InferencePool rule without `timeouts`: the implementation's default applies."""
     timeouts = route.body.get("timeouts")
-    if isinstance(timeouts, Mapping) and timeouts:
+    if isinstance(timeouts, dict) and timeouts:
         return None
     target = str(ctx.params.get("httproute_inferencepool_timeout"))
     op = "replace" if "timeouts" in route.body else "add"

@@ -7,7 +7,7 @@ VirtualService and 1 in an HTTPRoute.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,7 +42,7 @@ def traffic_split_weights(res: Resource, ctx: RuleContext) -> Iterator[Finding]:
         domain = str(ctx.params.get("mesh.domain_suffix"))
         for section in ("http", "tcp"):
             for i, rule in enumerate(_list(res.spec.get(section))):
-                route = rule.get("route") if isinstance(rule, Mapping) else None
+                route = rule.get("route") if isinstance(rule, dict) else None
                 if isinstance(route, list) and route:
                     base = pointer("spec", section, i, "route")
                     yield from _vs_weights(res, base, route, domain, ctx)
@@ -58,7 +58,7 @@ def _vs_weights(
 ) -> Iterator[Finding]:
     dests: list[_Dest] = []
     for k, item in enumerate(route):
-        if not isinstance(item, Mapping):
+        if not isinstance(item, dict):
             return
         weight = item.get("weight")
         if weight is not None and (not isinstance(weight, int) or isinstance(weight, bool)):
@@ -67,7 +67,7 @@ def _vs_weights(
             ptr, message = base + pointer(k, "weight"), f"destination weight {weight} is negative"
             yield ctx.finding(ptr, message, severity=Severity.ERROR)
         dest = item.get("destination")
-        dest = dest if isinstance(dest, Mapping) else {}
+        dest = dest if isinstance(dest, dict) else {}
         host, subset = dest.get("host"), dest.get("subset")
         key = normalize_host(host, res.namespace, domain) if isinstance(host, str) else None
         variant = subset if isinstance(subset, str) else ""

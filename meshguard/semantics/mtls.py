@@ -60,7 +60,7 @@ class PolicySource(Protocol):
 
 
 def _mapping(value: Any) -> Mapping[str, Any] | None:
-    return value if isinstance(value, Mapping) else None
+    return value if isinstance(value, dict) else None
 
 
 def match_labels(pa: Resource) -> Mapping[str, Any]:
@@ -113,7 +113,7 @@ def peer_authentication_error(pa: Resource) -> str | None:
     that decide whether the object exists at all for P6.
     """
     spec = pa.body.get("spec")
-    if spec is not None and not isinstance(spec, Mapping):
+    if spec is not None and not isinstance(spec, dict):
         return "spec is not a mapping"
     error = _selector_error(pa) or _mtls_error(pa.spec.get("mtls"), "spec.mtls")
     if error:
@@ -121,7 +121,7 @@ def peer_authentication_error(pa: Resource) -> str | None:
     ports = pa.spec.get("portLevelMtls")
     if ports is None:
         return None
-    if not isinstance(ports, Mapping):
+    if not isinstance(ports, dict):
         return "spec.portLevelMtls is not a mapping"
     if not ports:
         return "spec.portLevelMtls is empty"
@@ -140,12 +140,12 @@ def _selector_error(pa: Resource) -> str | None:
     selector = pa.spec.get("selector")
     if selector is None:
         return None
-    if not isinstance(selector, Mapping):
+    if not isinstance(selector, dict):
         return "spec.selector is not a mapping"
     labels = selector.get("matchLabels")
     if labels is None:
         return None
-    if not isinstance(labels, Mapping):
+    if not isinstance(labels, dict):
         return "spec.selector.matchLabels is not a mapping"
     if any(not isinstance(v, str) for v in labels.values()):
         return "spec.selector.matchLabels has a non-string value"
@@ -155,7 +155,7 @@ def _selector_error(pa: Resource) -> str | None:
 def _mtls_error(mtls: Any, where: str) -> str | None:
     if mtls is None:
         return None
-    if not isinstance(mtls, Mapping):
+    if not isinstance(mtls, dict):
         return f"{where} is not a mapping"
     mode = mtls.get("mode")
     if mode is not None and (not isinstance(mode, str) or mode not in MODES):
