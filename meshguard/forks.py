@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import logging
 import os
-import pickle
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
@@ -59,6 +58,8 @@ def _start(work: Callable[[ShareT], ResultT], share: ShareT) -> tuple[int, int] 
         log.debug("fork failed (%s); running the share here", exc)
         return None
     if pid == 0:  # the child: never returns
+        import pickle  # here and in _gather, not at the top: a one-file run never forks
+
         status = 1
         try:
             os.close(read_end)
@@ -79,6 +80,8 @@ def _gather(
 ) -> ResultT:
     if child is None:
         return work(share)
+    import pickle
+
     pid, read_end = child
     with os.fdopen(read_end, "rb") as pipe:
         data = pipe.read()
