@@ -289,27 +289,57 @@ class Inventory:
     def workloads_selected(
         self, namespace: str, match_labels: Mapping[str, Any] | None
     ) -> list[Workload]:
-        """Workloads of a namespace that a matchLabels selector selects (None: all of them)."""
-        pods = self.workloads(namespace)
+        """Workloads of a namespace that a matchLabels selector selects (None: all of them).
+
+        Candidates come from the label index under the selector's rarest pair, so a selector
+        costs what it selects, not what its namespace holds."""
         if not match_labels:
-            return list(pods)
-        return [w for w in pods if selector_matches(match_labels, w.labels)]
+            return list(self.workloads(namespace))
+        index = self._workloads_by_label
+        candidates = min(
+            (index.get((namespace, str(k), str(v)), ()) for k, v in match_labels.items()), key=len
+        )
+        return [w for w in candidates if selector_matches(match_labels, w.labels)]
+
+    @cached_property
+    def _workloads_by_label(self) -> dict[tuple[str, str, str], list[Workload]]:
+        """(namespace, label key, value as text) → workloads, in the run's order."""
+        index: dict[tuple[str, str, str], list[Workload]] = defaultdict(list)
+        for namespace, workloads in self._workloads_by_ns.items():
+            for workload in workloads:
+                for key, value in workload.labels.items():
+                    index[(namespace, str(key), str(value))].append(workload)
+        return index
 
     def service_by_host(self, host: str) -> Resource | None:
         """The Service behind a fully qualified host (normalise short names with P5 first)."""
         return self._services_by_host.get(host.lower())
 
     def services_selecting(self, workload: Workload) -> list[Resource]:
-        out = []
-        for svc in self.in_namespace(workload.namespace, "", "Service"):
+        """Services of the workload's namespace whose selector selects it, in the run's order."""
+        index, order = self._services_by_selector_pair
+        found: dict[int, Resource] = {}
+        for key, value in workload.labels.items():
+            for svc in index.get((workload.namespace, str(key), str(value)), ()):
+                if selector_matches(svc.spec["selector"], workload.labels):
+                    found[id(svc)] = svc
+        return sorted(found.values(), key=lambda svc: order[id(svc)])
+
+    @cached_property
+    def _services_by_selector_pair(
+        self,
+    ) -> tuple[dict[tuple[str, str, str], list[Resource]], dict[int, int]]:
+        """Each Service with a selector, filed under the first pair of it: a workload can only be
+        selected by Services filed under one of its own labels. Also each Service's ordinal."""
+        index: dict[tuple[str, str, str], list[Resource]] = defaultdict(list)
+        order: dict[int, int] = {}
+        for ordinal, svc in enumerate(self.of_kind("", "Service")):
             selector = svc.spec.get("selector")
-            if (
-                isinstance(selector, dict)
-                and selector
-                and selector_matches(selector, workload.labels)
-            ):
-                out.append(svc)
-        return out
+            if isinstance(selector, dict) and selector:
+                key, value = next(iter(selector.items()))
+                index[(svc.namespace, str(key), str(value))].append(svc)
+                order[id(svc)] = ordinal
+        return index, order
 
     def is_inference_workload(self, workload: Workload) -> bool:
         """RULES.md 0.3 `inference_workload`: KServe labels, accelerators (not batch), or an

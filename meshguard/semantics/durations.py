@@ -14,6 +14,7 @@ The same text means different things in the two APIs, so both grammars live here
 
 from __future__ import annotations
 
+import functools
 import re
 from fractions import Fraction
 from typing import Final
@@ -107,6 +108,7 @@ def _leading_fraction(s: str) -> tuple[int, float, str]:
     return x, scale, s[i:]
 
 
+@functools.lru_cache(maxsize=4096)  # manifests repeat a few durations; raises are not cached
 def parse_go_duration(text: str) -> int:
     """Nanoseconds of ``text`` exactly as Go ``time.ParseDuration`` computes them.
 

@@ -9,6 +9,7 @@ an empty token that fails, and ``"+503"``/``"0503"`` pass because ``Atoi`` accep
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from typing import Any, Final, Protocol
@@ -59,6 +60,7 @@ _ATOI: Final = re.compile(r"[+-]?[0-9]+")
 _VERSION: Final = re.compile(r"v?([0-9]+)\.([0-9]+)(?:\.[0-9]+)?(?:[-+].*)?")
 
 
+@functools.lru_cache(maxsize=256, typed=True)  # typed: True must not hit the entry of 1
 def parse_istio_version(text: str | float) -> tuple[int, int]:
     """``"1.28"`` -> ``(1, 28)``; also ``"v1.28.2"``, ``"1.30"``, YAML float ``1.3`` -> ``(1, 3)``.
 
@@ -91,6 +93,7 @@ def istio_version(params: _Params) -> tuple[int, int]:
         return DEFAULT_ISTIO_VERSION
 
 
+@functools.cache  # asked once per retry policy, of a handful of versions
 def supported_retry_on_policies(istio_version: tuple[int, int]) -> frozenset[str]:
     """The policy names Istio ``istio_version`` accepts."""
     return frozenset(
