@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import yaml
 
@@ -45,24 +45,53 @@ def check(rule_id: str) -> Callable[[CheckFn], CheckFn]:
 
 @dataclass(frozen=True, slots=True)
 class RuleMeta:
+    """What running a rule needs, read at start-up; what people read, on first use.
+
+    A rule file is `id`, `title`, `severity`, `check`, `applies_to`, `params`, then the prose
+    (`what`, `why`, `fix`, `references`, `peers`) and `examples`, in that order (checked by
+    `meshguard rules --check` and the tests). A lint run parses only the part before `what:`:
+    the prose and examples are nine tenths of each file, and start-up matters for pre-commit.
+    """
+
     id: str
     title: str
     severity: Severity
     applies_to: tuple[tuple[str, str], ...]  # (group, kind); group "" is the core group
     params: tuple[str, ...]
-    what: str
-    why: str
-    fix_summary: str
-    fix_safety: Safety
-    fix_note: str
-    references: tuple[str, ...]
-    peers: tuple[str, ...]
     source: str
     check_module: str = ""  # meshguard.checks.<module> registers the check ("" for MG000)
 
     @property
     def docs_url(self) -> str:
         return f"{DOCS_BASE_URL}/{self.id}.yaml"
+
+    @property
+    def what(self) -> str:
+        return _prose_of(self.source).what
+
+    @property
+    def why(self) -> str:
+        return _prose_of(self.source).why
+
+    @property
+    def fix_summary(self) -> str:
+        return _prose_of(self.source).fix_summary
+
+    @property
+    def fix_safety(self) -> Safety:
+        return _prose_of(self.source).fix_safety
+
+    @property
+    def fix_note(self) -> str:
+        return _prose_of(self.source).fix_note
+
+    @property
+    def references(self) -> tuple[str, ...]:
+        return _prose_of(self.source).references
+
+    @property
+    def peers(self) -> tuple[str, ...]:
+        return _prose_of(self.source).peers
 
     @property
     def examples(self) -> tuple[Mapping[str, Any], ...]:
@@ -72,8 +101,51 @@ class RuleMeta:
 
 @cache
 def _examples_of(source: str) -> tuple[Mapping[str, Any], ...]:
-    data = _read_yaml(Path(source), Path(source).read_text(encoding="utf-8"))
+    data = _read_yaml(Path(source), _read_text(Path(source)))
     return tuple(data.get("examples") or ()) if isinstance(data, dict) else ()
+
+
+class _Prose(NamedTuple):
+    what: str
+    why: str
+    fix_summary: str
+    fix_safety: Safety
+    fix_note: str
+    references: tuple[str, ...]
+    peers: tuple[str, ...]
+
+
+@cache
+def _prose_of(source: str) -> _Prose:
+    path = Path(source)
+    text = _read_text(path)
+    data = _read_yaml(path, text.split(_EXAMPLES, 1)[0])
+    if not isinstance(data, dict) or "what" not in data or "why" not in data:
+        raise RuleFileError(f"{path}: the rule file has no what/why")
+    fix = data.get("fix") or {}
+    return _Prose(
+        what=data["what"],
+        why=data["why"],
+        fix_summary=fix.get("summary", ""),
+        fix_safety=Safety(fix.get("safety", "none")),
+        fix_note=fix.get("note", ""),
+        references=tuple(data.get("references") or ()),
+        peers=tuple(data.get("peers") or ()),
+    )
+
+
+_PROSE = "\nwhat:"
+_EXAMPLES = "\nexamples:"
+# Keys in file order: those before `what` are all a lint run reads.
+_HEAD_KEYS = ("id", "title", "severity", "check", "applies_to", "params")
+_TAIL_KEYS = ("what", "why", "fix", "references", "peers", "examples")
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise RuleFileError(f"{path}: cannot read rule file: {exc.strerror}") from exc
 
 
 def _read_yaml(path: Path, text: str) -> Any:
@@ -91,43 +163,40 @@ def rule_files(directory: Path | None = None) -> list[Path]:
 
 
 def load_rule(path: Path, *, validate: bool = False) -> RuleMeta:
-    """Read one rule file; `validate` checks it against schemas/rule.schema.json first.
-
-    Without `validate` only the part before `examples:` (always the last key) is parsed: the
-    examples are most of each file and start-up time matters for pre-commit.
-    """
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise RuleFileError(f"{path}: cannot read rule file: {exc.strerror}") from exc
+    """Read one rule file; `validate` checks it against schemas/rule.schema.json and checks
+    its key order first (see RuleMeta)."""
+    text = _read_text(path)
     if validate:
         data = _read_yaml(path, text)
         _validate(path, data)
-    else:
-        data = _read_yaml(path, text.split("\nexamples:", 1)[0])
+        _check_key_order(path, data)
+    data = _read_yaml(path, text.split(_PROSE, 1)[0])
     if not isinstance(data, dict) or data.get("id") != path.stem:
         raise RuleFileError(f"{path}: the file name must be the rule id")
-    fix = data.get("fix") or {}
-    return RuleMeta(
-        id=data["id"],
-        title=data["title"],
-        severity=Severity(data["severity"]),
-        applies_to=tuple(
-            ("" if group in CORE_GROUP_ALIASES else group, kind)
-            for group, kinds in (data.get("applies_to") or {}).items()
-            for kind in kinds
-        ),
-        params=tuple(data.get("params") or ()),
-        what=data["what"],
-        why=data["why"],
-        fix_summary=fix.get("summary", ""),
-        fix_safety=Safety(fix.get("safety", "none")),
-        fix_note=fix.get("note", ""),
-        references=tuple(data.get("references") or ()),
-        peers=tuple(data.get("peers") or ()),
-        source=str(path),
-        check_module=str(data.get("check") or ""),
-    )
+    try:
+        return RuleMeta(
+            id=data["id"],
+            title=data["title"],
+            severity=Severity(data["severity"]),
+            applies_to=tuple(
+                ("" if group in CORE_GROUP_ALIASES else group, kind)
+                for group, kinds in (data.get("applies_to") or {}).items()
+                for kind in kinds
+            ),
+            params=tuple(data.get("params") or ()),
+            source=str(path),
+            check_module=str(data.get("check") or ""),
+        )
+    except (KeyError, ValueError) as exc:
+        problem = f"{exc} is missing or invalid before `what:`"
+        raise RuleFileError(f"{path}: {problem}; see RuleMeta for the key order") from exc
+
+
+def _check_key_order(path: Path, data: Any) -> None:
+    keys = list(data) if isinstance(data, dict) else []
+    order = [k for k in (*_HEAD_KEYS, *_TAIL_KEYS) if k in keys]
+    if keys != order:
+        raise RuleFileError(f"{path}: keys must come in this order: {', '.join(order)}")
 
 
 def _validate(path: Path, data: Any) -> None:
