@@ -163,15 +163,16 @@ def _run_check(fn: CheckFn, res: Resource, ctx: RuleContext) -> list[Finding]:
     except Exception:  # noqa: BLE001  (boundary: one rule on one document)
         import logging  # only on this path: start-up time matters
 
-        logging.getLogger(__name__).exception(
-            "%s crashed on %s in %s", ctx.rule.id, res.ref, res.origin.file
+        # the traceback only with --verbose: the finding below tells the user what to do
+        logging.getLogger(__name__).info(
+            "%s crashed on %s in %s", ctx.rule.id, res.ref, res.origin.file, exc_info=True
         )
         return [
             Finding(
                 INTERNAL_ERROR_RULE,
                 Severity.ERROR,
-                f"internal error in {ctx.rule.id} on {res.ref}; "
-                "please report it with this document",
+                f"internal error in {ctx.rule.id} on {res.ref}; please report it with this "
+                "document and the traceback that --verbose prints",
                 res.origin.file,
                 res.origin.position_of(""),
                 "",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -116,3 +118,39 @@ def test_a_huge_value_does_not_make_a_huge_message(
     code, out, _ = _run(["lint", "--no-config", "-f", "parsable", str(tmp_path)], capsys)
     assert code == 1 and out
     assert all(len(line) < 300 + len(str(tmp_path)) + 40 for line in out.splitlines())
+
+
+_CRASHING_RUN = """
+import sys
+from meshguard import registry
+from meshguard.cli import main
+from meshguard.checks import register_all
+
+register_all()
+
+def crash(res, ctx):
+    raise RuntimeError("boom")
+
+registry.CHECKS["MG201"] = crash
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.parametrize("verbose", [False, True])
+def test_a_crashing_check_is_a_finding_and_a_traceback_only_with_verbose(
+    tmp_path: Path, verbose: bool
+) -> None:
+    (tmp_path / "vs.yaml").write_text(VS)
+    argv = ["lint", "--no-config", "--select", "MG201", str(tmp_path / "vs.yaml")]
+    proc = subprocess.run(
+        [sys.executable, "-c", _CRASHING_RUN, *argv, *(["-v"] if verbose else [])],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 1
+    assert "MG000" in proc.stdout
+    assert "internal error in MG201 on VirtualService default/a" in proc.stdout
+    assert "--verbose" in proc.stdout
+    assert ("Traceback" in proc.stderr) is verbose
+    assert ("RuntimeError: boom" in proc.stderr) is verbose
