@@ -234,7 +234,7 @@ def unreachable_virtualservice_rule(res: Resource, ctx: RuleContext) -> Iterator
 
 def _unreachable_rules(rules: Sequence[Any], section: str, ctx: RuleContext) -> Iterator[Finding]:
     seen: dict[str, int] = {}  # canonical match entry -> first rule index
-    prefixes: list[tuple[str, int]] = []  # unconditioned uri.prefix entries -> rule index
+    prefixes: list[_Prefix] = []  # earlier entries with a case-sensitive uri.prefix
     catch_all: tuple[int, str] | None = None
     for i, rule in enumerate(rules):
         if catch_all is not None:
@@ -256,9 +256,9 @@ def _unreachable_rules(rules: Sequence[Any], section: str, ctx: RuleContext) -> 
             where = (section, i, rule, j)
             yield from _shadowed_entry(entry, where, rules, seen, prefixes, ctx)
             seen.setdefault(_canonical(entry), i)
-            prefix = _unconditioned_prefix(entry) if section == "http" else None
+            prefix = _prefix_entry(entry, i) if section == "http" else None
             if prefix is not None:
-                prefixes.append((prefix, i))
+                prefixes.append(prefix)
 
 
 def _shadowed_entry(
@@ -266,7 +266,7 @@ def _shadowed_entry(
     where: tuple[str, int, Any, int],
     rules: Sequence[Any],
     seen: Mapping[str, int],
-    prefixes: Sequence[tuple[str, int]],
+    prefixes: Sequence[_Prefix],
     ctx: RuleContext,
 ) -> Iterator[Finding]:
     section, i, rule, j = where
@@ -283,12 +283,20 @@ def _shadowed_entry(
     path = _uri_path(entry) if section == "http" else None
     if path is None:
         return
-    for prefix, k in prefixes:
-        if k < i and vs_prefix_matches(prefix, path[1]):
+    conditions = _set_fields(entry)
+    for earlier in prefixes:
+        k = earlier.rule
+        if k < i and vs_prefix_matches(earlier.prefix, path[1]) and earlier.covers(conditions):
+            also = (
+                f" with the same {', '.join(sorted(earlier.conditions))}"
+                if earlier.conditions
+                else ""
+            )
             yield ctx.finding(
                 ptr,
                 f'match {j} of {_label(section, i, rule)} (uri {path[0]} "{path[1]}") is shadowed '
-                f'by {_label(section, k, rules[k])}, which takes every path under "{prefix}"',
+                f"by {_label(section, k, rules[k])}, which takes every path under "
+                f'"{earlier.prefix}"{also}',
                 severity=Severity.WARNING,
             )
             return
@@ -298,15 +306,41 @@ def _canonical(entry: Mapping[str, Any]) -> str:
     return json.dumps(_set_fields(entry), sort_keys=True, default=str)
 
 
-def _unconditioned_prefix(entry: Mapping[str, Any]) -> str | None:
-    """`uri.prefix` of an entry that has no other condition (case-sensitive)."""
+@dataclass(frozen=True, slots=True)
+class _Prefix:
+    """An earlier match entry with a case-sensitive `uri.prefix`, and its other conditions.
+
+    The fields of an entry are ANDed, so it takes every request of a later entry whose path is
+    under its prefix and which repeats each of its other conditions (the later entry may add
+    more: that only narrows it). istio's own check (validation.go coveredValidation) compares
+    the same way, but counts a missing `method` as GET; meshguard does not (no method = any).
+    """
+
+    prefix: str
+    conditions: Mapping[str, str]  # field -> canonical JSON of its value
+    rule: int
+
+    def covers(self, later: Mapping[str, Any]) -> bool:
+        return all(
+            key in later and _canonical_value(later[key]) == value
+            for key, value in self.conditions.items()
+        )
+
+
+def _prefix_entry(entry: Mapping[str, Any], rule: int) -> _Prefix | None:
     fields = _set_fields(entry)
-    uri = fields.get("uri")
-    if set(fields) != {"uri"} or not isinstance(uri, dict):
+    uri = fields.pop("uri", None)
+    if not isinstance(uri, dict):
         return None
     uri_fields = _set_fields(uri, frozenset())
     prefix = uri_fields.get("prefix")
-    return prefix if set(uri_fields) == {"prefix"} and isinstance(prefix, str) else None
+    if set(uri_fields) != {"prefix"} or not isinstance(prefix, str):
+        return None
+    return _Prefix(prefix, {k: _canonical_value(v) for k, v in fields.items()}, rule)
+
+
+def _canonical_value(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, default=str)
 
 
 def _uri_path(entry: Mapping[str, Any]) -> tuple[str, str] | None:

@@ -303,6 +303,31 @@ def test_mg208_conditioned_earlier_prefix_does_not_shadow() -> None:
     assert lines_of(text, "MG208") == []
 
 
+def test_mg208_earlier_prefix_with_conditions_shadows_a_later_entry_repeating_them() -> None:
+    """Fields of an entry are ANDed: /v1 + GET takes /v1/models + GET (+ a header), but not
+    /v1/models with any method, nor /v1/models + POST (istio validation.go coveredValidation)."""
+    text = vs(f"""\
+  http:
+  - match: [{{uri: {{prefix: /v1}}, method: {{exact: GET}}}}]
+    {DEST}
+  - match: [{{uri: {{prefix: /v1/models}}, method: {{exact: GET}}}}]
+    {DEST}
+  - match: [{{uri: {{exact: /v1/models/iris}}, headers: {{x-a: {{exact: b}}}}, method: {{exact: GET}}}}]
+    {DEST}
+  - match: [{{uri: {{prefix: /v1/models}}, method: {{exact: POST}}}}]
+    {DEST}
+  - match: [{{uri: {{prefix: /v1/models}}}}]
+    {DEST}
+  - {DEST}
+""")
+    assert lines_of(text, "MG208") == [(9, "warning"), (11, "warning")]
+    message = findings_of(text, "MG208")[0].message
+    assert message == (
+        'match 0 of http rule 1 (uri prefix "/v1/models") is shadowed by http rule 0, which '
+        'takes every path under "/v1" with the same method'
+    )
+
+
 def test_mg208_tcp_rules() -> None:
     text = vs("""\
   tcp:
