@@ -312,7 +312,7 @@ def test_mg208_earlier_prefix_with_conditions_shadows_a_later_entry_repeating_th
     {DEST}
   - match: [{{uri: {{prefix: /v1/models}}, method: {{exact: GET}}}}]
     {DEST}
-  - match: [{{uri: {{exact: /v1/models/iris}}, headers: {{x-a: {{exact: b}}}}, method: {{exact: GET}}}}]
+  - match: [{{uri: {{exact: /v1/m/iris}}, headers: {{x-a: {{exact: b}}}}, method: {{exact: GET}}}}]
     {DEST}
   - match: [{{uri: {{prefix: /v1/models}}, method: {{exact: POST}}}}]
     {DEST}
