@@ -61,7 +61,7 @@ def _catch_all_entry(entry: Any, section: str) -> str | None:
     """Why one match entry matches every request, or None.
 
     HTTP: no restricting field, or only `uri` that is empty, `prefix: "/"` or `regex: ".*"`
-    (paths.is_catch_all). TCP: no L4 field set.
+    (paths.is_catch_all). TCP and TLS: no field set (a TLS match needs `sniHosts` anyway).
     """
     if not isinstance(entry, dict):
         return None
@@ -228,7 +228,7 @@ def split_text(split: Sequence[Any]) -> str:
 def unreachable_virtualservice_rule(res: Resource, ctx: RuleContext) -> Iterator[Finding]:
     """First match wins (istio validation.go analyzeUnreachableHTTPRules): rules after a
     catch-all never run, and a match already taken by an earlier rule never applies."""
-    for section in ("http", "tcp"):
+    for section in ("http", "tcp", "tls"):  # validation.go: analyzeUnreachable{HTTP,TCP,TLS}Rules
         yield from _unreachable_rules(_list(res.spec.get(section)), section, ctx)
 
 

@@ -342,6 +342,20 @@ def test_mg208_tcp_rules() -> None:
     assert lines_of(text, "MG208") == [(9, "warning"), (12, "error")]
 
 
+def test_mg208_tls_rules() -> None:
+    """istio validation.go analyzeUnreachableTLSRules: the same checks as for tcp."""
+    text = vs("""\
+  tls:
+  - match: [{port: 2443, sniHosts: [a.example.com]}]
+    route: [{destination: {host: a}}]
+  - match: [{sniHosts: [a.example.com], port: 2443}, {port: 8443, sniHosts: [a.example.com]}]
+    route: [{destination: {host: b}}]
+  - match: [{sniHosts: [a.example.com], port: 2443}]
+    route: [{destination: {host: c}}]
+""")
+    assert lines_of(text, "MG208") == [(9, "warning"), (11, "warning")]
+
+
 def test_mg208_httproute_order_is_not_checked() -> None:
     text = route("""\
   rules:
