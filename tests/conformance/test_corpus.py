@@ -73,8 +73,9 @@ CLAIMS = _claims()
 # IST0130/IST0131 duplicate-match and duplicate-tcp-match: Istio reports the rule (every match
 #   is a duplicate, IST0130) and the match (IST0131); meshguard reports the match once, counted
 #   for IST0131 (tls-routing and tls-routing-almostmatch too, since MG208 covers `tls` as
-#   validation.go analyzeUnreachableTLSRules does). IST0131 non-method-get, overlapping-in-single-match: a later match
-#   entry of the *same* rule shadowed by an earlier entry (harmless: same route). Found since
+#   validation.go analyzeUnreachableTLSRules does). IST0131 non-method-get,
+#   overlapping-in-single-match: a later match entry of the *same* rule shadowed by an earlier
+#   entry (harmless: same route). Found since
 #   MG208 follows validation.go coveredValidation (the shadowing entry's other conditions, such
 #   as `method: {exact: GET}`, repeated by the later one): overlapping-in-two-matches,
 #   overlapping-mathes-with-different-methods.
