@@ -64,13 +64,23 @@ def _namespace_issues(res: Resource, ctx: RuleContext) -> list[_Issue]:
         return _injection_label_issues(ns, labels)
     if REV_LABEL in labels:
         rev, revisions = labels[REV_LABEL], installed_revisions(ctx.params)
-        if as_text(rev) in revisions:
-            return []
-        message = (
-            f"istio.io/rev {pa.shown(rev)} on ML namespace {ns} is not an installed revision "
-            f"({', '.join(revisions)})"
-        )
-        return [_Issue(_label_ptr(REV_LABEL), message, Severity.WARNING)]
+        issues = []
+        if as_text(rev) not in revisions:
+            message = (
+                f"istio.io/rev {pa.shown(rev)} on ML namespace {ns} is not an installed revision "
+                f"({', '.join(revisions)})"
+            )
+            issues.append(_Issue(_label_ptr(REV_LABEL), message, Severity.WARNING))
+        if labels.get(DATAPLANE_LABEL) == "ambient":
+            # (4) as istio's analyzer reads it (injection.go: the revision and data-plane labels
+            # count as two injection labels); RULES.md names only pairs with istio-injection
+            message = (
+                f"ML namespace {ns} has both istio.io/rev: {pa.shown(rev)} and "
+                "istio.io/dataplane-mode: ambient: the revision's injector still adds sidecars, "
+                "and ambient leaves pods with a sidecar alone; keep one data plane"
+            )
+            issues.append(_Issue(_label_ptr(DATAPLANE_LABEL), message, Severity.WARNING))
+        return issues
     if labels.get(DATAPLANE_LABEL) == "ambient":
         return []
     if ctx.params.get("istio.enable_namespaces_by_default"):

@@ -154,6 +154,38 @@ def test_mg401_4_enabled_next_to_ambient_is_warning_without_fix() -> None:
     assert finding.fix is None
 
 
+@pytest.mark.parametrize(
+    ("revision", "expected"),
+    [
+        ("default", [("warning", "/metadata/labels/istio.io~1dataplane-mode")]),
+        (
+            "canary",  # not installed: (5) as well
+            [
+                ("warning", "/metadata/labels/istio.io~1rev"),
+                ("warning", "/metadata/labels/istio.io~1dataplane-mode"),
+            ],
+        ),
+    ],
+)
+def test_mg401_4_revision_next_to_ambient_is_warning(
+    revision: str, expected: list[tuple[str, str]]
+) -> None:
+    """istio injection.go analyzer (IST0123): istio.io/rev and istio.io/dataplane-mode are two
+    injection labels even without istio-injection."""
+    text = namespace(f"{{istio.io/rev: {revision}, istio.io/dataplane-mode: ambient}}")
+    found = findings_of(text, "MG401")
+    assert [(f.severity.value, f.pointer) for f in found] == expected
+    assert "ambient leaves pods with a sidecar alone" in found[-1].message
+    assert all(f.fix is None for f in found)  # which data plane is meant is the author's call
+
+
+def test_mg401_4_revision_with_dataplane_mode_none_is_quiet() -> None:
+    assert (
+        findings_of(namespace("{istio.io/rev: default, istio.io/dataplane-mode: none}"), "MG401")
+        == []
+    )
+
+
 def test_mg401_3_and_4_disabled_with_revision() -> None:
     text = namespace("{istio-injection: disabled, istio.io/rev: default}")
     found = findings_of(text, "MG401")

@@ -65,9 +65,8 @@ CLAIMS = _claims()
 #   opposite direction, pod annotations on controllers (Deployment fortio-deploy: found).
 # IST0118 the Services of service-no-port-name.yaml select no inference workload; MG408 is limited
 #   to model-server Services by design (RULES.md MG408 "Applies to").
-# IST0123 Namespace multi-ns-3 has `istio.io/rev` + `istio.io/dataplane-mode: ambient` and no
-#   `istio-injection`; MG401(4) requires `istio-injection`, so only MG401(5) (revision "test" not
-#   installed) fires there: a `resource` match but not a `same` one (twice: two test cases).
+# IST0123 all found since MG401(4) follows injection.go: Namespace multi-ns-3 has `istio.io/rev`
+#   + `istio.io/dataplane-mode: ambient` and no `istio-injection`.
 # IST0125 readiness.status.sidecar.istio.io/initialDelaySeconds: bar (not an int); MG404 parses
 #   only the proxy resource annotations.
 # IST0130/IST0131 duplicate-match and duplicate-tcp-match: Istio reports the rule (every match
@@ -90,7 +89,7 @@ FLOORS: dict[str, tuple[int, int]] = {
     "IST0107": (1, 1),
     "IST0112": (1, 1),
     "IST0118": (0, 0),
-    "IST0123": (8, 6),
+    "IST0123": (8, 8),
     "IST0125": (0, 0),
     "IST0130": (2, 2),
     "IST0131": (8, 8),
