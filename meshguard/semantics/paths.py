@@ -146,8 +146,13 @@ def covers(match_kind: str, value: str, path: str) -> bool:
     """P7: does a route match on ``value`` *cover* the listed ``path``?
 
     ``path`` without a leading ``/`` is a substring marker (``generate_stream``): covered when
-    ``value`` (for a regex, its source) contains it. Otherwise exact: equal; prefix: either is a
-    string prefix of the other; regex: full match of ``path``. A catch-all entry covers nothing.
+    ``value`` (for a regex, its source) contains it. Otherwise exact: equal, or under a listed
+    path that ends in ``/``; prefix: either is a string prefix of the other; regex: full match of
+    ``path``. A catch-all entry covers nothing.
+
+    A listed path ending in ``/`` names a family (the default ``inference_paths``:
+    ``/v1/models/``), so ``exact: /v1/models/iris:predict`` covers it. RULES.md P7 says "exact ==
+    p", which would leave the most specific inference route unclassified.
     ``match_kind`` is ``exact``/``prefix``/``regex`` or the Gateway API ``Exact``/``PathPrefix``/
     ``RegularExpression``; unknown kinds cover nothing.
     """
@@ -157,7 +162,7 @@ def covers(match_kind: str, value: str, path: str) -> bool:
     if not path.startswith("/"):
         return path in value
     if kind == "exact":
-        return value == path
+        return value == path or (path.endswith("/") and value.startswith(path))
     if kind == "prefix":
         return path.startswith(value) or value.startswith(path)
     return regex_full_match(value, path)

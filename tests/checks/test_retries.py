@@ -319,6 +319,7 @@ def test_mg202_2_negative_attempts() -> None:
     [
         "match: [{uri: {prefix: /v2/models/iris/infer}}]",
         "match: [{uri: {prefix: /v1/models/iris}}]",
+        "match: [{uri: {exact: /v1/models/iris:predict}}]",  # under the family /v1/models/
         "match: [{uri: {prefix: /v1/embeddings}}]",
         "match: [{uri: {regex: '/v1/(chat/)?completions'}}]",
     ],

@@ -36,6 +36,11 @@ COVERS = [
     ("prefix", "/v2/models", "/v1/chat/completions", False),
     ("PathPrefix", "/v1/chat", "/v1/chat/completions", True),  # Gateway API kind names
     ("Exact", "/v1/completions", "/v1/completions", True),
+    # a listed path ending in "/" is a family (inference_paths): an exact match under it covers it
+    ("exact", "/v1/models/iris:predict", "/v1/models/", True),
+    ("Exact", "/v2/models/llama/infer", "/v2/models/", True),
+    ("exact", "/v1/models", "/v1/models/", False),
+    ("exact", "/v1/chat/completions/x", "/v1/chat/completions", False),  # not a family
     ("regex", "/v1/(chat/)?completions", "/v1/chat/completions", True),  # RE2 full match
     ("regex", "/v1/(chat/)?completions", "/v1/completions", True),
     ("regex", "/v1/chat", "/v1/chat/completions", False),  # full match, not search
