@@ -28,8 +28,7 @@ Every reader guards types: a hostile document (a string where a mapping belongs)
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from meshguard.model import JsonPointer, Resource, pointer
 
@@ -92,8 +91,7 @@ def pool_generation(group: str) -> Generation | None:
     return "v1" if group == POOL_GROUP_V1 else "v1alpha2" if group == POOL_GROUP_V1ALPHA2 else None
 
 
-@dataclass(frozen=True, slots=True)
-class EndpointPicker:
+class EndpointPicker(NamedTuple):
     """`endpointPickerRef` (v1) or `extensionRef` (v1alpha2), with the CRD defaults applied."""
 
     pointer: JsonPointer  # the ref itself
@@ -122,8 +120,7 @@ class EndpointPicker:
         return DEFAULT_EPP_PORT if self.is_service else None
 
 
-@dataclass(frozen=True, slots=True)
-class PoolView:
+class PoolView(NamedTuple):
     """An InferencePool read the same way whatever its generation."""
 
     resource: Resource
@@ -262,8 +259,7 @@ def foreign_fields(res: Resource) -> list[tuple[JsonPointer, str]]:
 
 
 # -- references to pools ---------------------------------------------------------------------------
-@dataclass(frozen=True, slots=True)
-class PoolRef:
+class PoolRef(NamedTuple):
     """`poolRef` of an InferenceObjective/InferenceModel with the CRD defaults applied."""
 
     pointer: JsonPointer

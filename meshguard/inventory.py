@@ -10,9 +10,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
 from functools import cached_property
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from meshguard.config import Params
 from meshguard.meshconfig import MeshSource, mesh_sources, mesh_value
@@ -46,8 +45,7 @@ _KUBEFLOW_REPLICA_SPECS = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class Workload:
+class Workload(NamedTuple):
     """A pod template (or a Pod) with the labels its pods will carry."""
 
     resource: Resource

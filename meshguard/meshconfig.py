@@ -13,8 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import yaml
 
@@ -25,8 +24,7 @@ _EMPTY: Mapping[str, Any] = {}
 INJECTOR_CONFIGMAP = "istio-sidecar-injector"
 
 
-@dataclass(frozen=True, slots=True)
-class MeshSource:
+class MeshSource(NamedTuple):
     """One place that configures the mesh, with JSON Pointers for findings and fixes."""
 
     resource: Resource

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any, NamedTuple
 
@@ -109,8 +108,7 @@ def is_pod_scoped(key: object) -> bool:
     )
 
 
-@dataclass(frozen=True, slots=True)
-class PodTemplate:
+class PodTemplate(NamedTuple):
     """The metadata the pods of a workload get, and where it is written in the resource."""
 
     workload: Workload

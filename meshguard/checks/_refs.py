@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from meshguard.inference_api import is_inference_pool, pool_view
 from meshguard.inventory import GATEWAY_API, NETWORKING, Inventory, Workload, selector_matches
@@ -123,8 +123,7 @@ def service_visible(service: Resource, client_ns: str) -> bool:
     return visible_from(frozenset(p.strip() for p in raw.split(",")), service.namespace, client_ns)
 
 
-@dataclass(frozen=True, slots=True)
-class DrEntry:
+class DrEntry(NamedTuple):
     rule: Resource
     host: str  # P5-normalised, relative to the rule's namespace
     export_to: frozenset[str]
@@ -308,8 +307,7 @@ def all_workloads(inv: Inventory) -> list[Workload]:
 # -- pods, sidecars and mTLS -------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Pods:
+class Pods(NamedTuple):
     """A pod template behind a selector, or the selector itself when the run has no pod template
     in that namespace (``workload`` None: the pods are simply not in the input)."""
 

@@ -12,8 +12,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from meshguard.checks import _refs
 from meshguard.checks._authz_shapes import (
@@ -47,8 +46,7 @@ GRPC_PROTOCOLS = frozenset({"grpc", "grpc-web"})
 # -- MG608 ----------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class _GrpcGap:
+class _GrpcGap(NamedTuple):
     """A gRPC Service port whose inference pods deny every gRPC call."""
 
     service: Resource

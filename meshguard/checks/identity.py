@@ -10,8 +10,7 @@ no AuthorizationPolicy at all (`semantics.injection`).
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from meshguard.checks._authz_shapes import (
     ALLOW,
@@ -53,8 +52,7 @@ _WHEN_KEYS = frozenset({"source.principal", "source.namespace", "source.serviceA
 _PLAINTEXT_DENY_RULE = {"from": [{"source": {"notNamespaces": ["*"]}}]}
 
 
-@dataclass(frozen=True, slots=True)
-class _MtlsUse:
+class _MtlsUse(NamedTuple):
     """One mTLS-only match of a rule, and whether plaintext can still match its source/rule."""
 
     rule: int

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from meshguard.engine import Result
 from meshguard.model import Finding, Safety, Severity
@@ -12,8 +12,7 @@ from meshguard.registry import RuleMeta
 FORMATS = ("text", "parsable", "json", "sarif", "github")
 
 
-@dataclass(frozen=True, slots=True)
-class ReportOptions:
+class ReportOptions(NamedTuple):
     rules: Mapping[str, RuleMeta]
     color: bool = False
     show_suppressed: bool = False
