@@ -12,6 +12,7 @@ import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from typing import NamedTuple
 
 from meshguard import forks
 from meshguard.config import Config
@@ -119,8 +120,7 @@ def run(
 PARALLEL_MIN_RESOURCES = 2_000  # below this, forking costs more than it saves
 
 
-@dataclass(slots=True)
-class _Plan:
+class _Plan(NamedTuple):
     """What checking a share of the resources needs: all of it inherited by a forked child."""
 
     primary: list[Resource]

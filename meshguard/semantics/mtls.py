@@ -28,9 +28,9 @@ Two choices istiod never has to make, because it only sees accepted objects:
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Final, Protocol
+from types import MappingProxyType
+from typing import Any, Final, NamedTuple, Protocol
 
 from meshguard.model import Resource
 
@@ -220,15 +220,14 @@ def oldest(policies: Iterable[Resource]) -> Resource | None:
 # -- composition -------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class EffectiveMtls:
+class EffectiveMtls(NamedTuple):
     """``MergedPeerAuthentication`` plus the policies that produced it."""
 
     mode: str  # STRICT, PERMISSIVE or DISABLE
     mesh: Resource | None = None
     namespace: Resource | None = None
     workload: Resource | None = None
-    per_port: Mapping[int, str] = field(default_factory=dict)
+    per_port: Mapping[int, str] = MappingProxyType({})  # read-only: a shared default
 
     @property
     def decided_by(self) -> Resource | None:
