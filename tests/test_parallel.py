@@ -109,3 +109,17 @@ def test_fork_failure_runs_everything_here(monkeypatch: pytest.MonkeyPatch) -> N
 
 def test_results_arrive_in_share_order() -> None:
     assert forks.fork_map(lambda n: [n] * n, [3, 1, 2]) == [[3, 3, 3], [1], [2, 2]]
+
+
+def test_whole_corpus_parallel_equals_serial(corpus: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Real-world files (anchors, Lists, broken YAML, every kind) through forked parsing and
+    checking give the serial run's findings, in the same order."""
+    monkeypatch.setattr(loader, "PARALLEL_MIN_BYTES", 1)
+    monkeypatch.setattr(engine, "PARALLEL_MIN_RESOURCES", 2)
+    paths = sorted(
+        str(p) for p in corpus.rglob("*") if p.suffix in loader.YAML_SUFFIXES and p.is_file()
+    )
+    serial = loader.load_files(paths)
+    parallel = loader.load_files(paths, 2)
+    assert _files_snapshot(parallel) == _files_snapshot(serial)
+    assert _snapshot(parallel, 2) == _snapshot(serial, 1)
