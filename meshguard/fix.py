@@ -6,7 +6,8 @@ add; the mutating webhook will send the same operations. Here they become text e
 the repaired fields stays as written, and before a file is written its new text is parsed and
 compared with what a JSON Patch library (jsonpatch) makes of the original data and the same
 operations. Runs are lint → fix passes until nothing changes (at most `MAX_PASSES`): a fix whose
-operations overlap an earlier one's waits for the next pass, when the rules have seen the result.
+operations overlap an earlier one's waits for the next pass, when the rules have seen the result;
+a fix computed from a value another fix may change says so with an RFC 6902 `test` on it.
 """
 
 from __future__ import annotations
@@ -201,7 +202,7 @@ def _plan_file(
             continue
         node, base = located
         planner = _ResourcePlanner(plan.work, style, shared, node, (key[0], base))
-        for finding in res_findings:
+        for finding in sorted(res_findings, key=_reads_values):  # writers first, then readers
             fix = finding.fix
             assert fix is not None
             outcome = planner.offer(fix)
@@ -228,6 +229,13 @@ def _plan_file(
                 accepted.append((finding, [_plain(d) for d in fix.new_documents]))
         plan.edits.extend(planner.edits)
     return accepted
+
+
+def _reads_values(finding: Finding) -> bool:
+    """A fix computed from another field's value tests it (RFC 6902 `test`): it is offered after
+    the fixes that only write, so when one of them changes that value it waits for the next pass
+    (its paths overlap) and the rule sees the new value."""
+    return finding.fix is not None and any(op.get("op") == "test" for op in finding.fix.ops)
 
 
 def _by_resource(findings: list[Finding]) -> dict[tuple[int, int, int], list[Finding]]:

@@ -302,8 +302,15 @@ def _vs_budget(route: Route, ctx: RuleContext) -> Finding | None:
         f"retry budget {budget.describe()} exceeds route timeout {route.timeout.value}; "
         f"{budget.retries_that_fit()} of {attempts} retries can complete",
         severity=Severity.WARNING,
-        fix=Fix(title, tuple(ops), safety=Safety.UNSAFE),
+        fix=Fix(title, (_timeout_test(route.timeout), *ops), safety=Safety.UNSAFE),
     )
+
+
+def _timeout_test(timeout: Value) -> Mapping[str, Any]:
+    """The budget fix was computed for this timeout: an RFC 6902 `test` makes `meshguard fix`
+    wait while another fix (MG206 raising an LLM timeout) changes it, instead of cutting retries
+    that the new timeout would have fitted."""
+    return {"op": "test", "path": timeout.pointer, "value": timeout.value}
 
 
 def _gateway_budget(route: Route, ctx: RuleContext) -> Finding | None:
@@ -341,10 +348,11 @@ def _gateway_budget_fix(
     backendRequest, since `attempts: 0` is a CRD error from Gateway API v1.6.0 (MG504(2))."""
     assert route.retry is not None and route.backend_timeout is not None
     fits = budget.retries_that_fit()
+    tests = (_timeout_test(route.timeout),) if route.timeout is not None else ()
     if _strategy(ctx) == "reduce_attempts" and fits > 0:
         op = "replace" if "attempts" in block else "add"
-        ops = ({"op": op, "path": route.retry.pointer + "/attempts", "value": fits},)
-        return Fix(f"set retry.attempts to {fits}", ops, safety=Safety.UNSAFE)
+        attempts = {"op": op, "path": route.retry.pointer + "/attempts", "value": fits}
+        return Fix(f"set retry.attempts to {fits}", (*tests, attempts), safety=Safety.UNSAFE)
     per_try = budget.per_try_that_fits()
     if per_try < NS_PER_MS:
         return None
@@ -353,12 +361,9 @@ def _gateway_budget_fix(
         text = suggest_gateway_duration(text) or ""
     if not text:
         return None
-    return Fix.replace(
-        route.backend_timeout.pointer,
-        text,
-        f"set timeouts.backendRequest to {text}",
-        safety=Safety.UNSAFE,
-    )
+    replace = {"op": "replace", "path": route.backend_timeout.pointer, "value": text}
+    title = f"set timeouts.backendRequest to {text}"
+    return Fix(title, (*tests, replace), safety=Safety.UNSAFE)
 
 
 # -- MG205 -----------------------------------------------------------------------------------

@@ -399,3 +399,36 @@ def test_diff_of_a_created_new_docs_file(
         "--- /dev/null\n+++ new.yaml\n@@ -0,0 +1,8 @@\n+apiVersion: security.istio.io/v1\n"
     )
     assert not (tmp_path / "new.yaml").exists()
+
+
+LLM_ROUTE = """\
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: chat, namespace: ml-serving}
+spec:
+  hosts: [chat.example.com]
+  gateways: [istio-ingress/gw]
+  http:
+  - match: [{uri: {prefix: /v1/chat/completions}}]
+    timeout: 60s
+    retries: {attempts: 1, perTryTimeout: 50s, retryOn: "connect-failure,refused-stream"}
+    route: [{destination: {host: llm.example.com}}]
+"""
+
+
+@pytest.mark.parametrize("order", ["timeout first", "retries first"])
+def test_a_fix_computed_from_a_value_waits_for_the_fix_that_changes_it(
+    order: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """MG206 raises the LLM timeout 60s -> 120s; MG204's fix (retries 0) was computed for 60s and
+    tests it, so it waits a pass, and with 120s the (1+1) x 50s budget fits: retries stay."""
+    text = LLM_ROUTE
+    if order == "retries first":
+        text = text.replace("    timeout: 60s\n", "").replace(
+            "    route: [", "    timeout: 60s\n    route: ["
+        )
+    path = write(tmp_path / "chat.yaml", text)
+    rc, _, err = cli(capsys, "--unsafe-fixes", str(path))
+    assert rc == 1
+    assert path.read_text(encoding="utf-8") == text.replace("timeout: 60s", "timeout: 120s")
+    assert "1 fix (MG206 x1)" in err
