@@ -433,9 +433,15 @@ class _Converter:
     bookkeeping (a node budget against billion laughs, the set of nodes on the current path
     against recursive aliases) only runs when the text has an anchor (`&`): without one the
     composer cannot share nodes, so the tree is no larger than the text.
+
+    The composer hands back the anchored node itself for an alias, marks and all, so a value
+    used through `*alias` would be reported at the anchor, as often as it is used. Instead,
+    everything inside an alias's value is placed where the alias is used: the key that holds
+    it (or, for a list item, the list), so each finding has its own line and a suppression
+    comment there applies to it.
     """
 
-    __slots__ = ("positions", "budget", "start_line", "active", "track")
+    __slots__ = ("positions", "budget", "start_line", "active", "track", "seen", "at")
 
     def __init__(
         self,
@@ -450,8 +456,12 @@ class _Converter:
         self.start_line = start_line
         self.active: set[int] = set()
         self.track = track_aliases
+        self.seen: set[int] = set()  # collections converted so far: a second visit is an alias
+        self.at: tuple[int, int] | None = None  # inside an alias: the position of its use
 
-    def convert(self, node: Any, ptr: str, depth: int) -> Any:
+    def convert(self, node: Any, ptr: str, depth: int, use: tuple[int, int] | None = None) -> Any:
+        """Plain data of `node` at `ptr`; `use` is where it is used when that is not `ptr`'s
+        position (a merge key)."""
         cls = node.__class__
         if cls is _ScalarNode:
             return _scalar(node)
@@ -474,6 +484,10 @@ class _Converter:
         key = id(node)
         if key in self.active:
             raise _DocumentTooLarge("document is recursive alias", node.start_mark.line + 1)
+        outer = self.at
+        if key in self.seen and outer is None:
+            self.at = use or self.positions.get(ptr, (self.start_line, 1))
+        self.seen.add(key)
         self.active.add(key)
         try:
             return (
@@ -483,6 +497,7 @@ class _Converter:
             )
         finally:
             self.active.discard(key)
+            self.at = outer
 
     def _sequence(self, node: yaml.SequenceNode, ptr: str, depth: int) -> list[Any]:
         out = []
@@ -490,8 +505,13 @@ class _Converter:
         convert = self.convert
         for index, item in enumerate(node.value):
             child = f"{ptr}/{index}"
-            mark = item.start_mark
-            positions[child] = (mark.line + 1, mark.column + 1)
+            if self.at is not None:
+                positions[child] = self.at
+            elif self.track and id(item) in self.seen:  # `- *alias`: the list is where it is used
+                positions[child] = positions.get(ptr, (self.start_line, 1))
+            else:
+                mark = item.start_mark
+                positions[child] = (mark.line + 1, mark.column + 1)
             out.append(
                 _scalar(item) if item.__class__ is _ScalarNode else convert(item, child, depth + 1)
             )
@@ -503,7 +523,8 @@ class _Converter:
         convert = self.convert
         for key_node, value_node in node.value:
             if key_node.tag == _MERGE_TAG:
-                self._merge(out, convert(value_node, ptr, depth + 1))
+                use = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
+                self._merge(out, convert(value_node, ptr, depth + 1, use))
                 continue
             key = key_node.value if key_node.__class__ is _ScalarNode else str(key_node.start_mark)
             child = (
@@ -511,8 +532,11 @@ class _Converter:
                 if ("/" in key or "~" in key)
                 else f"{ptr}/{key}"
             )
-            mark = key_node.start_mark
-            positions[child] = (mark.line + 1, mark.column + 1)
+            if self.at is not None:
+                positions[child] = self.at
+            else:
+                mark = key_node.start_mark
+                positions[child] = (mark.line + 1, mark.column + 1)
             if value_node.__class__ is _ScalarNode:
                 out[key] = _scalar(value_node)
             else:

@@ -1,4 +1,5 @@
-"""The fast loader path (flat positions rebuilt lazily) agrees with the direct pointer map."""
+"""The fast loader path (flat positions rebuilt lazily) agrees with the direct pointer map, and
+values used through an alias are placed where the alias is."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ import pytest
 import yaml
 
 from meshguard.loader import _Converter, load_text
-from meshguard.model import LazyPositions
+from meshguard.model import LazyPositions, Position
+from tests.lintkit import lint_text
 
 
 def _eager(text: str) -> list[dict[str, tuple[int, int]]]:
@@ -77,3 +79,49 @@ def test_memoised_resolver_gives_pyyaml_tags(corpus: Path) -> None:
         except yaml.YAMLError:
             continue
         assert [_tree(n) for n in yaml.compose_all(text, Loader=_Loader)] == want
+
+
+ALIASES = """\
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: chat, namespace: web}
+spec:
+  hosts: [chat]
+  http:
+  - timeout: 30s
+    retries: &r {attempts: 3, perTryTimeout: 10s}
+    route: &dest
+    - destination: {host: chat}
+  - timeout: 30s
+    retries: *r
+    route: *dest
+  - <<: {timeout: 30s}
+    retries:
+      <<: *r
+      retryOn: reset
+    route:
+    - *dest
+"""
+
+
+def test_values_used_through_an_alias_are_placed_where_the_alias_is() -> None:
+    """The anchor keeps its own positions; an alias's value (and everything in it) is at the key
+    that uses it, a merged key at the `<<` entry, a `- *alias` item at its list."""
+    (res,) = load_text(ALIASES, "x.yaml").resources
+    at = res.origin.position_of
+    assert (at("/spec/http/0/retries/attempts").line, at("/spec/http/0/route/0").line) == (8, 10)
+    assert at("/spec/http/1/retries/attempts") == Position(12, 5)
+    assert at("/spec/http/1/route/0/destination/host") == Position(13, 5)
+    assert at("/spec/http/2/timeout") == Position(14, 10)  # merged from a mapping, not an alias
+    assert at("/spec/http/2/retries/attempts") == Position(16, 7)
+    assert at("/spec/http/2/retries/retryOn") == Position(17, 7)
+    assert at("/spec/http/2/route/0/0/destination") == Position(18, 5)
+
+
+def test_a_finding_inside_an_alias_is_reported_and_suppressed_at_the_alias() -> None:
+    text = ALIASES.replace("    retries: *r\n", "    retries: *r  # meshguard: ignore[MG204]\n")
+    findings = [f for f in lint_text(text).findings if f.rule == "MG204"]
+    assert [(f.position.line, f.pointer) for f in findings] == [
+        (8, "/spec/http/0/retries/attempts"),
+        (16, "/spec/http/2/retries/attempts"),
+    ]
