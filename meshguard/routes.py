@@ -27,7 +27,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, NamedTuple, Protocol
 
 from meshguard.model import JsonPointer, Resource, pointer
 from meshguard.semantics.hosts import normalize_host, service_host
@@ -55,16 +55,14 @@ class ParamSource(Protocol):
     def get(self, dotted: str) -> Any: ...
 
 
-@dataclass(frozen=True, slots=True)
-class Value:
+class Value(NamedTuple):
     """A field's raw value (any YAML type) and where it is."""
 
     value: Any
     pointer: JsonPointer
 
 
-@dataclass(frozen=True, slots=True)
-class PathMatch:
+class PathMatch(NamedTuple):
     """One path condition, normalised across APIs (kind: exact | prefix | regex)."""
 
     kind: MatchKind
@@ -72,8 +70,7 @@ class PathMatch:
     pointer: JsonPointer  # the value's pointer (the match entry's for an HTTPRoute default)
 
 
-@dataclass(frozen=True, slots=True)
-class StringField:
+class StringField(NamedTuple):
     """A string match (VS StringMatch or HTTPRoute method): kind exact | prefix | regex."""
 
     kind: MatchKind
@@ -81,8 +78,7 @@ class StringField:
     pointer: JsonPointer
 
 
-@dataclass(frozen=True, slots=True)
-class Backend:
+class Backend(NamedTuple):
     """A VS `route[].destination` or an HTTPRoute `backendRefs[]` entry.
 
     `host` is the fully qualified service host (RULES.md P5) — VS: the normalised destination

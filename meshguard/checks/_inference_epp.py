@@ -17,8 +17,7 @@ EPP when auto mTLS is off (`Inventory.auto_mtls`).
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from meshguard.checks._inference_mesh import as_list, mapping, pool_routes
 from meshguard.checks._refs import dr_index
@@ -34,8 +33,7 @@ from meshguard.semantics.retryon import istio_version
 Op = Mapping[str, Any]
 
 
-@dataclass(frozen=True, slots=True)
-class _Tls:
+class _Tls(NamedTuple):
     """The tls block of the EPP port in one DestinationRule."""
 
     mode: str
@@ -43,8 +41,7 @@ class _Tls:
     mode_written: bool
 
 
-@dataclass(frozen=True, slots=True)
-class _TlsProblem:
+class _TlsProblem(NamedTuple):
     pool: Resource
     epp: str
     host: str

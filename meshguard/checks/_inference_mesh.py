@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from meshguard.gateway_api import istio_parent
 from meshguard.inference_api import POOL_KIND
@@ -51,8 +51,7 @@ def gie_version(ctx: RuleContext) -> tuple[int, int, int]:
 # -- HTTPRoutes to InferencePools behind Istio gateways -----------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class PoolRoute:
+class PoolRoute(NamedTuple):
     route: Resource
     pointer: JsonPointer  # the backendRef
     pool_namespace: str
@@ -66,8 +65,7 @@ class Clients:
     maybe_istio: bool = False  # a parent that is absent from the run (or no parentRefs)
 
 
-@dataclass(frozen=True, slots=True)
-class PoolRoutes:
+class PoolRoutes(NamedTuple):
     routes: list[PoolRoute]
     clients: dict[tuple[str, str], Clients]
     first_of_route: dict[int, PoolRoute]  # id(HTTPRoute) → its first entry in `routes`
@@ -108,8 +106,7 @@ def _pool_backends(route: Resource) -> Iterator[tuple[JsonPointer, str, str]]:
 # -- (1) the istiod feature flag ----------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class EnvSource:
+class EnvSource(NamedTuple):
     """Where one istiod configuration sets (or would set) the flag."""
 
     resource: Resource

@@ -20,8 +20,7 @@ write), so MG301/MG303/MG304 report each level once however many (subset, port) 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from meshguard.checks._refs import service_entries
 from meshguard.model import Finding, Fix, JsonPointer, Resource, Safety, Severity, pointer
@@ -81,8 +80,7 @@ def is_set(policy: Mapping[str, Any] | None, key: str) -> bool:
 # -- levels ----------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Level:
+class Level(NamedTuple):
     """One traffic-policy object of a DR: top level, a port entry, a subset, a subset port entry."""
 
     pointer: JsonPointer
@@ -113,8 +111,7 @@ def _port_levels(parent: Level) -> list[tuple[int | None, Level]]:
     return out
 
 
-@dataclass(frozen=True, slots=True)
-class Policy:
+class Policy(NamedTuple):
     """The levels of one DestinationRule, indexed for (subset, port) resolution."""
 
     top: Level
@@ -162,8 +159,7 @@ def _find(ports: tuple[tuple[int | None, Level], ...], port: int | None) -> Leve
     return next((level for number, level in ports if number == port), None)
 
 
-@dataclass(frozen=True, slots=True)
-class Decision:
+class Decision(NamedTuple):
     """The block in effect for some (subset, port) pairs, and the level that decided it."""
 
     level: Level  # where the block lives, or would be written
@@ -347,8 +343,7 @@ def mesh_default_block(ctx: RuleContext, block: str) -> Mapping[str, Any] | None
 # -- the destination behind a DestinationRule ------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Port:
+class Port(NamedTuple):
     """A Service or ServiceEntry port; `protocol` as `semantics.protocols` computes it."""
 
     number: int | None
@@ -356,8 +351,7 @@ class Port:
     protocol: str
 
 
-@dataclass(frozen=True, slots=True)
-class Target:
+class Target(NamedTuple):
     """What a DR's `spec.host` resolves to in the run (RULES.md P5)."""
 
     host: str

@@ -9,8 +9,7 @@ counts as injected); which sidecar, the `ENABLE_NATIVE_SIDECARS` default of the 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from meshguard.checks._body import as_list, dig, mapping, merge_ops, pointer_tokens, scalar_text
 from meshguard.model import Finding, Fix, JsonPointer, Resource, Safety, pointer
@@ -35,8 +34,7 @@ _AUTO_MIN_K8S = (1, 33)  # istio pkg/kube/inject/webhook.go DetectNativeSidecar:
 _NATIVE_MIN_K8S = (1, 29)  # Kubernetes SidecarContainers: beta, on by default
 
 
-@dataclass(frozen=True, slots=True)
-class _PodTemplate:
+class _PodTemplate(NamedTuple):
     tokens: tuple[str, ...] | None  # where the template is, for the fix; None: not in this object
     anchor: JsonPointer
     labels: Mapping[str, Any]

@@ -12,8 +12,8 @@ match is a finding at the rule's severity. Lookups go through the per-run indexe
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, replace
-from typing import Any
+from dataclasses import replace
+from typing import Any, NamedTuple
 
 from meshguard.checks import _refs
 from meshguard.checks._refs import group_of, integer, items, mapping, ref, text
@@ -44,8 +44,7 @@ UNSAFE = Safety.UNSAFE
 # -- MG601 -------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class _Target:
+class _Target(NamedTuple):
     """What a destination host resolves to: a Service or a ServiceEntry, with its port numbers."""
 
     resource: Resource
@@ -357,8 +356,7 @@ def _service_parent(
 # -- MG605 -------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class _Backend:
+class _Backend(NamedTuple):
     pointer: JsonPointer
     group: str
     kind: str

@@ -12,8 +12,7 @@ satisfies MG205. Durations, retryOn tokens and route shapes come from `meshguard
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from meshguard.model import Finding, Fix, JsonPointer, Resource, Safety, Severity, pointer
 from meshguard.registry import RuleContext, check
@@ -57,8 +56,7 @@ def _routes(res: Resource, ctx: RuleContext) -> tuple[Route, ...]:
     return routes_of(res, _domain(ctx))
 
 
-@dataclass(frozen=True, slots=True)
-class Budget:
+class Budget(NamedTuple):
     """RULES.md MG204: `(A + 1)·P + A·B` must fit in `T` (all nanoseconds)."""
 
     attempts: int

@@ -12,8 +12,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from meshguard.model import Finding, Fix, JsonPointer, Resource, Safety, Severity, pointer
 from meshguard.registry import RuleContext, check
@@ -98,8 +97,7 @@ def _catch_all(rule: Any, section: str = "http") -> str | None:
 # -- MG207 ---------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class _HeaderHit:
+class _HeaderHit(NamedTuple):
     rule: int
     headers_ptr: JsonPointer
     headers: Mapping[str, Any]
@@ -306,8 +304,7 @@ def _canonical(entry: Mapping[str, Any]) -> str:
     return json.dumps(_set_fields(entry), sort_keys=True, default=str)
 
 
-@dataclass(frozen=True, slots=True)
-class _Prefix:
+class _Prefix(NamedTuple):
     """An earlier match entry with a case-sensitive `uri.prefix`, and its other conditions.
 
     The fields of an entry are ANDed, so it takes every request of a later entry whose path is

@@ -8,8 +8,7 @@ VirtualService and 1 in an HTTPRoute.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from meshguard.checks.routing import split_text
 from meshguard.model import Finding, Fix, JsonPointer, Resource, Safety, Severity, pointer
@@ -24,8 +23,7 @@ def _list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else []
 
 
-@dataclass(frozen=True, slots=True)
-class _Dest:
+class _Dest(NamedTuple):
     pointer: JsonPointer  # the list item
     weight: int  # effective weight (VS unset 0, HTTPRoute unset 1)
     explicit: bool
