@@ -18,6 +18,7 @@ from collections import defaultdict
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from meshguard.body import items, mapping
 from meshguard.config import Params
 from meshguard.inventory import GATEWAY_API, Inventory, selector_matches
 from meshguard.model import Resource
@@ -36,15 +37,6 @@ BUILTIN_CLASSES = {
 }
 ROUTE_KINDS = ("HTTPRoute", "GRPCRoute")
 _ByParent = dict[tuple[str, str], list[tuple[Resource, Mapping[str, Any]]]]
-
-
-def _mapping(value: Any) -> Mapping[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def _items(value: Any) -> list[tuple[int, Mapping[str, Any]]]:
-    listed = value if isinstance(value, list) else []
-    return [(i, v) for i, v in enumerate(listed) if isinstance(v, dict)]
 
 
 def gateway_api_version(params: Params) -> tuple[int, int, int]:
@@ -86,7 +78,7 @@ def gateway_of_ref(route: Resource, ref: Mapping[str, Any]) -> tuple[str, str] |
 
 def gateway_refs(route: Resource) -> Iterator[tuple[int, Mapping[str, Any], str, str]]:
     """(index, parentRef, namespace, name) of the parentRefs naming a Gateway."""
-    for i, ref in _items(route.spec.get("parentRefs")):
+    for i, ref in items(route.spec.get("parentRefs")):
         found = gateway_of_ref(route, ref)
         if found is not None:
             yield i, ref, *found
@@ -148,8 +140,8 @@ def ref_selects_listener(ref: Mapping[str, Any], listener: Mapping[str, Any]) ->
 
 def label_selector_matches(selector: Any, labels: Mapping[str, Any]) -> bool | None:
     """``metav1.LabelSelectorAsSelector(...).Matches``; None when the selector is invalid."""
-    match_labels = _mapping(selector).get("matchLabels")
-    expressions = _mapping(selector).get("matchExpressions")
+    match_labels = mapping(selector).get("matchLabels")
+    expressions = mapping(selector).get("matchExpressions")
     if not isinstance(selector, dict) or not isinstance(match_labels or {}, dict):
         return None
     if not isinstance(expressions or [], list):
@@ -157,7 +149,7 @@ def label_selector_matches(selector: Any, labels: Mapping[str, Any]) -> bool | N
     if match_labels and not selector_matches(match_labels, labels):
         return False
     for expr in expressions or []:
-        op = _mapping(expr).get("operator")
+        op = mapping(expr).get("operator")
         if op not in ("In", "NotIn", "Exists", "DoesNotExist"):
             return None
         key, raw = str(expr.get("key")), expr.get("values")
@@ -182,14 +174,14 @@ def listener_route_kinds(listener: Mapping[str, Any]) -> frozenset[str] | None:
         "TCP": {"TCPRoute"},
         "UDP": {"UDPRoute"},
         "TLS": {"TLSRoute"}
-        | ({"TCPRoute"} if _mapping(listener.get("tls")).get("mode") == "Terminate" else set()),
+        | ({"TCPRoute"} if mapping(listener.get("tls")).get("mode") == "Terminate" else set()),
     }.get(protocol if isinstance(protocol, str) else "")
     if supported is None:
         return None
-    kinds = _mapping(listener.get("allowedRoutes")).get("kinds")
+    kinds = mapping(listener.get("allowedRoutes")).get("kinds")
     if isinstance(kinds, list) and kinds:
         supported &= {
-            str(k.get("kind")) for _, k in _items(kinds) if _group(k.get("group")) == GATEWAY_API
+            str(k.get("kind")) for _, k in items(kinds) if _group(k.get("group")) == GATEWAY_API
         }
     return frozenset(supported)
 
@@ -220,7 +212,7 @@ def listener_admits(
     ``namespacesFromSelector`` adds ``kubernetes.io/metadata.name``). None: the Namespace a
     selector needs is not in the run."""
     name = f"listener {listener.get('name')}"
-    namespaces = _mapping(_mapping(listener.get("allowedRoutes")).get("namespaces"))
+    namespaces = mapping(mapping(listener.get("allowedRoutes")).get("namespaces"))
     source = namespaces.get("from", "Same")
     if source == "Same" and route.namespace != gateway.namespace:
         return (

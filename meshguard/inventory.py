@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Mapping
 from functools import cached_property
 from typing import Any, NamedTuple, TypeVar
 
+from meshguard.body import mapping
 from meshguard.config import Params
 from meshguard.meshconfig import MeshSource, mesh_sources, mesh_value
 from meshguard.model import Resource
@@ -130,10 +131,6 @@ def _dig(data: Any, tokens: Iterable[str]) -> Any:
     return data
 
 
-def _mapping(value: Any) -> Mapping[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
 def workloads_of(res: Resource) -> list[Workload]:
     """Pod templates a resource declares (Pod, controllers, CronJob, Kubeflow jobs, JobSet,
     LeaderWorkerSet, KServe). Checks use `Inventory.workloads_of_resource`, which returns these
@@ -148,7 +145,7 @@ def workloads_of(res: Resource) -> list[Workload]:
         return [_template_workload(res, tokens, res.kind)]
     if res.kind in _KUBEFLOW_REPLICA_SPECS:
         field = _KUBEFLOW_REPLICA_SPECS[res.kind]
-        specs = _mapping(res.spec.get(field))
+        specs = mapping(res.spec.get(field))
         return [
             _template_workload(res, ("spec", field, role, "template"), res.kind) for role in specs
         ]
@@ -165,7 +162,7 @@ def workloads_of(res: Resource) -> list[Workload]:
             ]
     if res.kind == "LeaderWorkerSet" and res.group == LWS_GROUP:
         # lws api/leaderworkerset/v1: the leader template is optional (workers' is used then)
-        roles = _mapping(res.spec.get("leaderWorkerTemplate"))
+        roles = mapping(res.spec.get("leaderWorkerTemplate"))
         return [
             _template_workload(res, ("spec", "leaderWorkerTemplate", role), "LeaderWorkerSet")
             for role in ("leaderTemplate", "workerTemplate")
@@ -174,7 +171,7 @@ def workloads_of(res: Resource) -> list[Workload]:
     if res.kind == "InferenceService" and res.group == "serving.kserve.io":
         # KServe labels the predictor pods it creates (pkg/constants/constants.go).
         labels = {"serving.kserve.io/inferenceservice": res.name, "component": "predictor"}
-        predictor = _mapping(res.spec.get("predictor"))
+        predictor = mapping(res.spec.get("predictor"))
         return [
             Workload(res, "/spec/predictor", labels, res.annotations, predictor, "InferenceService")
         ]
@@ -193,15 +190,15 @@ def _template_workload(res: Resource, tokens: tuple[str, ...], owner_kind: str) 
             template = None
         if template is None:
             break
-    template = _mapping(template)
-    meta = _mapping(template.get("metadata"))
+    template = mapping(template)
+    meta = mapping(template.get("metadata"))
     pointer = "/" + "/".join(tokens)
     return Workload(
         res,
         pointer,
-        _mapping(meta.get("labels")),
-        _mapping(meta.get("annotations")),
-        _mapping(template.get("spec")),
+        mapping(meta.get("labels")),
+        mapping(meta.get("annotations")),
+        mapping(template.get("spec")),
         owner_kind,
     )
 

@@ -17,6 +17,7 @@ from typing import Any, NamedTuple
 
 import yaml
 
+from meshguard.body import mapping
 from meshguard.loader import HELM_VALUES_API_VERSION, HELM_VALUES_KIND, parse_single_document
 from meshguard.model import JsonPointer, Resource
 
@@ -41,19 +42,15 @@ class MeshSource(NamedTuple):
         return self.resource.kind
 
 
-def _mapping(value: Any) -> Mapping[str, Any]:
-    return value if isinstance(value, dict) else _EMPTY
-
-
 def mesh_sources(resources: Iterable[Resource], root_namespace: str) -> list[MeshSource]:
     out = []
     for res in resources:
         if res.api_version == HELM_VALUES_API_VERSION and res.kind == HELM_VALUES_KIND:
-            mesh = _mapping(res.body.get("meshConfig"))
+            mesh = mapping(res.body.get("meshConfig"))
             out.append(MeshSource(res, mesh, "/meshConfig", res.body, ""))
         elif res.kind == "IstioOperator" and res.group == "install.istio.io":
             spec = res.spec
-            mesh, values = _mapping(spec.get("meshConfig")), _mapping(spec.get("values"))
+            mesh, values = mapping(spec.get("meshConfig")), mapping(spec.get("values"))
             out.append(MeshSource(res, mesh, "/spec/meshConfig", values, "/spec/values"))
         elif res.kind == "ConfigMap" and res.group == "" and res.namespace == root_namespace:
             source = _configmap_source(res)
@@ -63,7 +60,7 @@ def mesh_sources(resources: Iterable[Resource], root_namespace: str) -> list[Mes
 
 
 def _configmap_source(res: Resource) -> MeshSource | None:
-    data = _mapping(res.body.get("data"))
+    data = mapping(res.body.get("data"))
     mesh = data.get("mesh")
     if (res.name == "istio" or res.name.startswith("istio-")) and isinstance(mesh, str):
         return MeshSource(res, _parse_mesh(mesh), "/data/mesh", _EMPTY, None, True)
@@ -80,7 +77,7 @@ def _parse_mesh(text: str) -> Mapping[str, Any]:
         data, _ = parse_single_document(text)
     except (yaml.YAMLError, ValueError, RecursionError):
         return _EMPTY
-    return _mapping(data)
+    return mapping(data)
 
 
 def _parse_values(text: Any) -> Mapping[str, Any] | None:

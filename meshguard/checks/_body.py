@@ -1,9 +1,9 @@
-"""Reading a resource body, and RFC 6902 operations that merge into it without clobbering it.
+"""RFC 6902 operations that merge into a resource body without clobbering it (readers of a
+body are in `meshguard.body`).
 
-A body is plain data from a possibly hostile document: a string may stand where a mapping
-belongs, so readers type-check every step. Fixes that add pod metadata (MG407) or mesh settings
-(MG406, MG409) must create only what is missing: computed on the unmodified body, the operations
-never overlap, so they apply in any order and together with other findings' fixes.
+Fixes that add pod metadata (MG407) or mesh settings (MG406, MG409) must create only what is
+missing: computed on the unmodified body, the operations never overlap, so they apply in any
+order and together with other findings' fixes.
 """
 
 from __future__ import annotations
@@ -14,26 +14,6 @@ from typing import Any
 from meshguard.model import JsonPointer, pointer
 
 Op = dict[str, Any]
-_EMPTY: Mapping[str, Any] = {}
-
-
-def mapping(value: Any) -> Mapping[str, Any]:
-    """`value` if it is a mapping, else an empty one."""
-    return value if isinstance(value, dict) else _EMPTY
-
-
-def as_list(value: Any) -> list[Any]:
-    """`value` if it is a list, else an empty one."""
-    return value if isinstance(value, list) else []
-
-
-def dig(data: Any, *tokens: str) -> Any:
-    """`data[t0][t1]...`, None when a step is missing or not a mapping."""
-    for token in tokens:
-        if not isinstance(data, dict):
-            return None
-        data = data.get(token)
-    return data
 
 
 def scalar_text(value: Any) -> str:

@@ -19,7 +19,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any, NamedTuple
 
-from meshguard.checks._inference_mesh import as_list, mapping, pool_routes
+from meshguard.body import as_list, mapping
+from meshguard.checks._inference_mesh import pool_routes
 from meshguard.checks._refs import dr_index
 from meshguard.inference_api import POOL_GROUPS, POOL_KIND, istio_pool_group, pool_view
 from meshguard.inventory import NETWORKING

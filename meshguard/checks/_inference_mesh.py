@@ -17,6 +17,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
+from meshguard.body import as_list, mapping
 from meshguard.gateway_api import istio_parent
 from meshguard.inference_api import POOL_KIND
 from meshguard.inventory import GATEWAY_API, Inventory
@@ -30,14 +31,6 @@ _SEMVER = re.compile(r"v?(\d+)\.(\d+)(?:\.(\d+))?")
 FLAG = "ENABLE_GATEWAY_API_INFERENCE_EXTENSION"
 _TRUE = frozenset({"1", "t", "T", "TRUE", "true", "True"})  # Go strconv.ParseBool
 _UNSET = object()
-
-
-def mapping(value: Any) -> Mapping[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def as_list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else []
 
 
 def gie_version(ctx: RuleContext) -> tuple[int, int, int]:

@@ -13,7 +13,8 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from meshguard.checks._inference_mesh import gie_version, mapping
+from meshguard.body import mapping
+from meshguard.checks._inference_mesh import gie_version
 from meshguard.inference_api import (
     LLM_D_GROUP,
     OBJECTIVE_HOMES,

@@ -160,10 +160,6 @@ class PodTemplate(NamedTuple):
         ]
 
 
-def _mapping(value: Any) -> Mapping[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
 def dig(data: Any, tokens: Iterable[str]) -> Any:
     for token in tokens:
         if not isinstance(data, dict):

@@ -26,22 +26,13 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+from meshguard.body import items
 from meshguard.inference_api import is_inference_pool, pool_view
 from meshguard.inventory import GATEWAY_API, NETWORKING, Inventory, Workload, selector_matches
 from meshguard.model import JsonPointer, Resource, pointer
 from meshguard.semantics import mtls
 from meshguard.semantics.hosts import is_wildcard, normalize_host
 from meshguard.semantics.injection import sidecar_injected
-
-
-def mapping(value: Any) -> Mapping[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def items(value: Any) -> list[tuple[int, Mapping[str, Any]]]:
-    """(index, item) of the mapping items of a list (anything else: none)."""
-    listed = value if isinstance(value, list) else []
-    return [(i, v) for i, v in enumerate(listed) if isinstance(v, dict)]
 
 
 def text(value: Any) -> str | None:

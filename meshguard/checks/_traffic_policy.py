@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, NamedTuple
 
+from meshguard.body import as_list
 from meshguard.checks._refs import service_entries
 from meshguard.model import Finding, Fix, JsonPointer, Resource, Safety, Severity, pointer
 from meshguard.registry import RuleContext
@@ -407,18 +408,14 @@ def _resolve(host: str, ctx: RuleContext) -> Target:
 def _ports(
     res: Resource, key: str, protocol: Callable[[Mapping[str, Any]], str]
 ) -> tuple[Port, ...]:
-    items = [p for p in _list(res.spec.get("ports")) if isinstance(p, dict)]
+    items = [p for p in as_list(res.spec.get("ports")) if isinstance(p, dict)]
     return tuple(Port(integer(p.get(key)), str(p.get("name") or ""), protocol(p)) for p in items)
-
-
-def _list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else []
 
 
 def _owned_by_pool(service: Resource) -> bool:
     """Istio's InferencePool shadow Service (`<pool>-ip-<hash>`, owned by the pool)."""
     owners = service.metadata.get("ownerReferences")
-    return any(isinstance(o, dict) and o.get("kind") == "InferencePool" for o in _list(owners))
+    return any(isinstance(o, dict) and o.get("kind") == "InferencePool" for o in as_list(owners))
 
 
 def _entry_protocol(port: Mapping[str, Any]) -> str:

@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any, NamedTuple
 
-from meshguard.checks._body import as_list, dig, mapping, merge_ops, pointer_tokens, scalar_text
+from meshguard.body import as_list, dig, mapping
+from meshguard.checks._body import merge_ops, pointer_tokens, scalar_text
 from meshguard.model import Finding, Fix, JsonPointer, Resource, Safety, pointer
 from meshguard.registry import RuleContext, check
 from meshguard.semantics.injection import INJECT, sidecar_injected

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, NamedTuple
 
+from meshguard.body import items, mapping
 from meshguard.checks import _refs
 from meshguard.checks._authz_shapes import (
     allow_policies_for,
@@ -85,8 +86,8 @@ def _grpc_gaps(ctx: RuleContext) -> list[_GrpcGap]:
         path_ok = _grpc_path_ok(ctx)
         gaps = []
         for svc in inv.of_kind("", "Service"):
-            selector = _refs.mapping(svc.spec.get("selector"))
-            ports = _refs.items(svc.spec.get("ports"))
+            selector = mapping(svc.spec.get("selector"))
+            ports = items(svc.spec.get("ports"))
             if not selector or not ports:
                 continue
             for pods in _refs.pods_of(inv, svc.namespace, selector):
@@ -213,8 +214,7 @@ def _selector_key(rule: Resource) -> frozenset[tuple[str, str]] | None:
     if selector is None:
         return None
     return frozenset(
-        (str(k), str(v))
-        for k, v in _refs.mapping(_refs.mapping(selector).get("matchLabels")).items()
+        (str(k), str(v)) for k, v in mapping(mapping(selector).get("matchLabels")).items()
     )
 
 
@@ -298,10 +298,10 @@ def _lost_settings(
     defined = {
         name: r
         for r in reversed(earlier)
-        for _, s in _refs.items(r.spec.get("subsets"))
+        for _, s in items(r.spec.get("subsets"))
         if (name := _refs.text(s.get("name"))) is not None
     }
-    for i, subset in _refs.items(res.spec.get("subsets")):
+    for i, subset in items(res.spec.get("subsets")):
         name = _refs.text(subset.get("name"))
         if name is not None and name in defined:
             yield ctx.finding(
@@ -349,7 +349,7 @@ def _inactive_subset_policies(ctx: RuleContext, res: Resource, host: str) -> Ite
     """A subset's policy applies only to traffic a route sends to that subset
     (istio.io network-issues "Destination rule policy not activated")."""
     routed = _vs_subset_hosts(ctx.inventory)
-    for i, subset in _refs.items(res.spec.get("subsets")):
+    for i, subset in items(res.spec.get("subsets")):
         name = _refs.text(subset.get("name"))
         policy = subset.get("trafficPolicy")
         if name is None or not isinstance(policy, dict) or not policy:

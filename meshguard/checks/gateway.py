@@ -12,6 +12,7 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from meshguard.body import items
 from meshguard.gateway_api import (
     GKE_CONTROLLER,
     ISTIO_CONTROLLERS,
@@ -48,14 +49,6 @@ def _int(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-def _items(value: Any) -> _Items:
-    return [
-        (i, v)
-        for i, v in enumerate(value if isinstance(value, list) else [])
-        if isinstance(v, dict)
-    ]
-
-
 # -- MG501 -----------------------------------------------------------------------------------
 
 
@@ -65,7 +58,7 @@ def listener_protocol_invalid(res: Resource, ctx: RuleContext) -> Iterator[Findi
     accepts HTTP/HTTPS/TLS/TCP, HBONE only for mesh/east-west controllers and never UDP
     (`istio conversion.go: listenerProtocolToIstio`); listener CEL rules on `tls`."""
     controller = class_controller(res, ctx.inventory)
-    listeners = _items(res.spec.get("listeners"))
+    listeners = items(res.spec.get("listeners"))
     for i, listener in listeners:
         base = pointer("spec", "listeners", i)
         protocol = listener.get("protocol")
@@ -211,7 +204,7 @@ def _route_is_grpc(route: Resource, inventory: Inventory) -> bool:
                 if backend.host
                 else None
             )
-            ports = _items(service.spec.get("ports")) if service is not None else []
+            ports = items(service.spec.get("ports")) if service is not None else []
             if any(p.get("port") == backend.port and port_protocol(p) == "grpc" for _, p in ports):
                 return True
     return False
@@ -221,8 +214,8 @@ def _route_is_inference(route: Resource, ctx: RuleContext) -> bool:
     hosts = ctx.inventory.inference_hosts
     if route.kind == "HTTPRoute":
         return any(is_inference_route(r, ctx.params, hosts) for r in routes_of(route, _domain(ctx)))
-    for _, rule in _items(route.spec.get("rules")):
-        for _, ref in _items(rule.get("backendRefs")):
+    for _, rule in items(route.spec.get("rules")):
+        for _, ref in items(rule.get("backendRefs")):
             if ref.get("kind", "Service") == POOL_KIND:
                 return True
             name, ns = ref.get("name"), ref.get("namespace") or route.namespace
@@ -370,7 +363,7 @@ def experimental_route_field_or_bad_retry(res: Resource, ctx: RuleContext) -> It
     version = gateway_api_version(ctx.params)
     channel = ctx.params.get("gateway_api_channel")
     istio = has_istio_parent(res, ctx.inventory)
-    for i, rule in _items(res.spec.get("rules")):
+    for i, rule in items(res.spec.get("rules")):
         base = pointer("spec", "rules", i)
         for field, since in _EXPERIMENTAL_FIELDS.items():
             if field not in rule or (field == "retry" and res.kind != "HTTPRoute"):
@@ -436,8 +429,8 @@ def backend_ref_to_pool_or_service_invalid(res: Resource, ctx: RuleContext) -> I
     rejects a dotted pool name (`istio conversion.go: buildDestination`)."""
     istio = has_istio_parent(res, ctx.inventory)
     version = istio_version(ctx.params)
-    for i, rule in _items(res.spec.get("rules")):
-        for j, ref in _items(rule.get("backendRefs")):
+    for i, rule in items(res.spec.get("rules")):
+        for j, ref in items(rule.get("backendRefs")):
             base = pointer("spec", "rules", i, "backendRefs", j)
             kind = ref.get("kind", "Service")
             if kind == POOL_KIND:
@@ -520,7 +513,7 @@ def _service_port_fix(
         if isinstance(name, str) and isinstance(namespace, str)
         else None
     )
-    ports = _items(service.spec.get("ports")) if service is not None else []
+    ports = items(service.spec.get("ports")) if service is not None else []
     number = _int(ports[0][1].get("port")) if len(ports) == 1 else None
     if number is None:
         return None

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any, NamedTuple
 
+from meshguard.body import items, mapping
 from meshguard.checks._authz_shapes import (
     ALLOW,
     DENY,
@@ -31,8 +32,6 @@ from meshguard.checks._refs import (
     all_workloads,
     decided_by,
     effective_mtls,
-    items,
-    mapping,
     pods_of,
     workload_ports,
 )

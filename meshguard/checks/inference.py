@@ -13,9 +13,10 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from meshguard.body import mapping
 from meshguard.checks import _inference_epp, _inference_mesh
 from meshguard.checks import _inference_objectives as _objectives
-from meshguard.checks._inference_mesh import gie_version, mapping
+from meshguard.checks._inference_mesh import gie_version
 from meshguard.inference_api import (
     APP_PROTOCOLS,
     DEFAULT_EPP_PORT,

@@ -11,6 +11,7 @@ import copy
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from meshguard.body import mapping
 from meshguard.checks._authz_shapes import rule_is_empty
 from meshguard.inventory import Inventory, Workload, selector_matches
 from meshguard.model import Finding, Fix, Resource, Safety, Severity, pointer
@@ -20,10 +21,6 @@ from meshguard.semantics.retryon import istio_version
 
 NAME_PTR = "/metadata/name"
 AUTHORIZATION_POLICY = "AuthorizationPolicy"
-
-
-def _mapping(value: Any) -> Mapping[str, Any]:
-    return value if isinstance(value, dict) else {}
 
 
 def _same(a: Resource | None, b: Resource | None) -> bool:
@@ -154,9 +151,9 @@ def peer_authentication_weakens_mtls(res: Resource, ctx: RuleContext) -> Iterato
         )
     if not mtls.has_selector(res):
         return  # portLevelMtls without a selector is rejected and ignored: MG103(1)
-    entries = _mapping(res.spec.get("portLevelMtls"))
+    entries = mapping(res.spec.get("portLevelMtls"))
     for key, entry in entries.items():
-        port_mode = _mapping(entry).get("mode")
+        port_mode = mapping(entry).get("mode")
         if not isinstance(port_mode, str) or port_mode not in mtls.WEAK_MODES:
             continue
         if f"{_ref(res)}:{key}" in ports:
@@ -308,7 +305,7 @@ def _service_port_keys(res: Resource, ctx: RuleContext) -> Iterator[Finding]:
             workload_ports.add(target)
             targets_by_port.setdefault(port, set()).add(target)
             svc_by_port.setdefault(port, svc)
-    entries = _mapping(res.spec.get("portLevelMtls"))
+    entries = mapping(res.spec.get("portLevelMtls"))
     for key, entry in entries.items():
         key_port = mtls.port_key(key)
         if key_port is None or key_port in workload_ports or key_port not in targets_by_port:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
+from meshguard.body import items, mapping
 from meshguard.checks import _refs
 from meshguard.checks._authz_shapes import (
     allow_policies_for,
@@ -34,8 +35,8 @@ from meshguard.semantics.retryon import istio_version
 def _container_ports(workload: Workload) -> set[int]:
     out: set[int] = set()
     for key in ("initContainers", "containers"):
-        for _, container in _refs.items(workload.pod_spec.get(key)):
-            for _, port in _refs.items(container.get("ports")):
+        for _, container in items(workload.pod_spec.get(key)):
+            for _, port in items(container.get("ports")):
                 number = _refs.integer(port.get("containerPort"))
                 if number is not None:
                     out.add(number)
@@ -103,7 +104,7 @@ def _target_port_pointers(view: PoolView) -> Iterator[tuple[int, JsonPointer]]:
         for number in view.target_ports:
             yield number, ptr
         return
-    for i, item in _refs.items(view.resource.spec.get("targetPorts")):
+    for i, item in items(view.resource.spec.get("targetPorts")):
         value = _refs.integer(item.get("number"))
         if value is not None and value in view.target_ports:
             yield value, f"{ptr}/{i}/number"
@@ -134,7 +135,7 @@ def _endpoint_picker_findings(ctx: RuleContext, view: PoolView) -> Iterator[Find
         port, port_ptr = picker.effective_port(), picker.pointer
     if port is None:
         return  # absent (MG507) or not a port number (MG506/CRD)
-    entries = [e for _, e in _refs.items(svc.spec.get("ports"))]
+    entries = [e for _, e in items(svc.spec.get("ports"))]
     numbers = [n for e in entries if (n := _refs.integer(e.get("port"))) is not None]
     if port in numbers:
         return
@@ -158,7 +159,7 @@ def _metrics_scrape_findings(
         return
     inv = ctx.inventory
     svc = inv.get("", "Service", view.namespace, picker.name) if picker.is_service else None
-    selector = _refs.mapping(svc.spec.get("selector")) if svc is not None else {}
+    selector = mapping(svc.spec.get("selector")) if svc is not None else {}
     epp_pods = [
         w
         for w in inv.workloads(view.namespace)

@@ -16,16 +16,8 @@ from typing import Any
 
 import yaml
 
-from meshguard.checks._body import (
-    as_list,
-    deep_merge,
-    dig,
-    mapping,
-    merge_ops,
-    nest,
-    pointer_tokens,
-    scalar_text,
-)
+from meshguard.body import as_list, dig, mapping
+from meshguard.checks._body import deep_merge, merge_ops, nest, pointer_tokens, scalar_text
 from meshguard.checks._pod_annotations import quantity_of
 from meshguard.inventory import Inventory, Workload
 from meshguard.meshconfig import MeshSource

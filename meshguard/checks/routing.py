@@ -14,6 +14,7 @@ import re
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, NamedTuple
 
+from meshguard.body import as_list
 from meshguard.model import Finding, Fix, JsonPointer, Resource, Safety, Severity, pointer
 from meshguard.registry import RuleContext, check
 from meshguard.routes import routes_of
@@ -43,10 +44,6 @@ def _set_fields(
 ) -> dict[str, Any]:
     """The fields that restrict matching (set, and not in `ignore`)."""
     return {k: v for k, v in entry.items() if k not in ignore and not _unset(v)}
-
-
-def _list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else []
 
 
 def _label(section: str, index: int, rule: Any) -> str:
@@ -87,7 +84,7 @@ def _catch_all(rule: Any, section: str = "http") -> str | None:
     match = rule.get("match")
     if match is None or match == []:
         return "no match"
-    for entry in _list(match):
+    for entry in as_list(match):
         reason = _catch_all_entry(entry, section)
         if reason is not None:
             return reason
@@ -109,7 +106,7 @@ def _version_header_hits(http: Sequence[Any], header: str) -> list[_HeaderHit]:
     for i, rule in enumerate(http):
         if not isinstance(rule, dict):
             continue
-        for j, entry in enumerate(_list(rule.get("match"))):
+        for j, entry in enumerate(as_list(rule.get("match"))):
             headers = entry.get("headers") if isinstance(entry, dict) else None
             if not isinstance(headers, dict):
                 continue
@@ -126,7 +123,7 @@ def _version_header_hits(http: Sequence[Any], header: str) -> list[_HeaderHit]:
 def model_version_routing_shape(res: Resource, ctx: RuleContext) -> Iterator[Finding]:
     """Header-based version routing needs a final default route: VS rules are first-match and a
     request that matches none gets 404 `NR` (istio.io network-issues)."""
-    http = _list(res.spec.get("http"))
+    http = as_list(res.spec.get("http"))
     header = str(ctx.params.get("version_header")).lower()
     hits = _version_header_hits(http, header)
     if not hits:
@@ -174,7 +171,7 @@ def _default_route(
         return  # an earlier catch-all already takes every request: MG208 reports the layout
     last_ptr = pointer("spec", "http", last)
     if _catch_all(http[last]) is None:
-        if not _list(res.spec.get("hosts")):
+        if not as_list(res.spec.get("hosts")):
             return  # delegate VS: unmatched requests fall through to the root's later rules
         host = _header_route_host(http, hits)
         fix = None
@@ -206,7 +203,7 @@ def _default_route(
 
 def _header_route_host(http: Sequence[Any], hits: Sequence[_HeaderHit]) -> str | None:
     for hit in hits:
-        for dest in _list(http[hit.rule].get("route")):
+        for dest in as_list(http[hit.rule].get("route")):
             target = dest.get("destination") if isinstance(dest, dict) else None
             host = target.get("host") if isinstance(target, dict) else None
             if isinstance(host, str) and host:
@@ -227,7 +224,7 @@ def unreachable_virtualservice_rule(res: Resource, ctx: RuleContext) -> Iterator
     """First match wins (istio validation.go analyzeUnreachableHTTPRules): rules after a
     catch-all never run, and a match already taken by an earlier rule never applies."""
     for section in ("http", "tcp", "tls"):  # validation.go: analyzeUnreachable{HTTP,TCP,TLS}Rules
-        yield from _unreachable_rules(_list(res.spec.get(section)), section, ctx)
+        yield from _unreachable_rules(as_list(res.spec.get(section)), section, ctx)
 
 
 def _unreachable_rules(rules: Sequence[Any], section: str, ctx: RuleContext) -> Iterator[Finding]:
@@ -248,7 +245,7 @@ def _unreachable_rules(rules: Sequence[Any], section: str, ctx: RuleContext) -> 
         if why is not None:
             catch_all = (i, why)
             continue
-        for j, entry in enumerate(_list(rule.get("match")) if isinstance(rule, dict) else []):
+        for j, entry in enumerate(as_list(rule.get("match")) if isinstance(rule, dict) else []):
             if not isinstance(entry, dict):
                 continue
             where = (section, i, rule, j)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any, NamedTuple
 
+from meshguard.body import as_list
 from meshguard.checks.routing import split_text
 from meshguard.model import Finding, Fix, JsonPointer, Resource, Safety, Severity, pointer
 from meshguard.registry import RuleContext, check
@@ -17,10 +18,6 @@ from meshguard.routes import Backend, routes_of
 from meshguard.semantics.hosts import normalize_host
 
 _GW_WEIGHT_MAX = 1_000_000  # gwapi shared_types.go BackendRef.Weight Maximum
-
-
-def _list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else []
 
 
 class _Dest(NamedTuple):
@@ -39,7 +36,7 @@ def traffic_split_weights(res: Resource, ctx: RuleContext) -> Iterator[Finding]:
     if res.kind == "VirtualService":
         domain = str(ctx.params.get("mesh.domain_suffix"))
         for section in ("http", "tcp"):
-            for i, rule in enumerate(_list(res.spec.get(section))):
+            for i, rule in enumerate(as_list(res.spec.get(section))):
                 route = rule.get("route") if isinstance(rule, dict) else None
                 if isinstance(route, list) and route:
                     base = pointer("spec", section, i, "route")
