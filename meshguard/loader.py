@@ -521,10 +521,11 @@ class _Converter:
         out: dict[str, Any] = {}
         positions = self.positions
         convert = self.convert
+        merges: list[dict[str, tuple[int, int]]] = []
+        written: set[str] = set()  # this mapping's own keys (as pointers)
         for key_node, value_node in node.value:
             if key_node.tag == _MERGE_TAG:
-                use = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
-                self._merge(out, convert(value_node, ptr, depth + 1, use))
+                self._merge(out, self._merged(key_node, value_node, ptr, depth, merges))
                 continue
             key = key_node.value if key_node.__class__ is _ScalarNode else str(key_node.start_mark)
             child = (
@@ -537,11 +538,57 @@ class _Converter:
             else:
                 mark = key_node.start_mark
                 positions[child] = (mark.line + 1, mark.column + 1)
+            written.add(child)
             if value_node.__class__ is _ScalarNode:
                 out[key] = _scalar(value_node)
             else:
                 out[key] = convert(value_node, child, depth + 1)
+        if merges:
+            self._place_merged(ptr, merges, written)
         return out
+
+    def _place_merged(
+        self, ptr: str, merges: list[dict[str, tuple[int, int]]], written: set[str]
+    ) -> None:
+        """Positions of merged keys: a key the mapping writes wins, then the first source."""
+        for merged in merges:
+            tops = set()
+            for child, where in merged.items():
+                cut = child.find("/", len(ptr) + 1)
+                top = child if cut < 0 else child[:cut]
+                if top not in written:
+                    tops.add(top)
+                    self.positions[child] = where
+            written |= tops
+
+    def _merged(
+        self,
+        key_node: yaml.Node,
+        value_node: yaml.Node,
+        ptr: str,
+        depth: int,
+        merges: list[dict[str, tuple[int, int]]],
+    ) -> Any:
+        """A `<<` value, its positions kept aside (in `merges`) so that keys the mapping writes
+        itself keep theirs; keys from an alias (or a list of them) are placed at the `<<`."""
+        use = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
+        positions, outer = self.positions, self.at
+        self.positions = {}
+        if value_node.__class__ is _SequenceNode and outer is None:
+            self.at = use  # `<<: [*a, *b]`: every source is an alias
+        try:
+            merged = self.convert(value_node, ptr, depth + 1, use)
+        finally:
+            aside, self.positions, self.at = self.positions, positions, outer
+        if value_node.__class__ is _SequenceNode:  # ptr/0/key -> ptr/key
+            prefix = len(ptr) + 1
+            aside = {
+                f"{ptr}/{rest}": where
+                for child, where in aside.items()
+                if (rest := child[prefix:].partition("/")[2])
+            }
+        merges.append(aside)
+        return merged
 
     @staticmethod
     def _merge(out: dict[str, Any], merged: Any) -> None:

@@ -125,3 +125,30 @@ def test_a_finding_inside_an_alias_is_reported_and_suppressed_at_the_alias() -> 
         (8, "/spec/http/0/retries/attempts"),
         (16, "/spec/http/2/retries/attempts"),
     ]
+
+
+MERGES = """\
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: m, namespace: web}
+data: &base {a: "1", b: "2"}
+x: &other {b: "3", c: "4"}
+one:
+  b: own
+  <<: *base
+two:
+  <<: [*other, *base]
+  d: own
+"""
+
+
+def test_merged_keys_keep_the_mapping_own_keys_and_the_first_source() -> None:
+    """A key written in the mapping (before or after `<<`) keeps its own position; merged keys
+    from aliases are at the `<<`; with several sources the first wins, as in the data."""
+    (res,) = load_text(MERGES, "x.yaml").resources
+    assert res.body["one"] == {"b": "own", "a": "1"}
+    assert res.body["two"] == {"b": "3", "c": "4", "a": "1", "d": "own"}
+    at = res.origin.position_of
+    assert at("/one/b") == Position(7, 3)
+    assert at("/one/a") == Position(8, 3)
+    assert [at(f"/two/{k}") for k in "bcad"] == [Position(10, 3)] * 3 + [Position(11, 3)]
