@@ -452,7 +452,11 @@ def _fix_summary(
 def _jobs(requested: int) -> int:
     if requested < 0:
         raise MeshguardError("--jobs must be 0 (one per core) or a positive number")
-    return requested or (os.cpu_count() or 1)
+    if requested:
+        return requested
+    if hasattr(os, "sched_getaffinity"):  # the cores this process may run on (cpusets)
+        return len(os.sched_getaffinity(0)) or 1
+    return os.cpu_count() or 1
 
 
 def _context(paths: Sequence[str]) -> list[Resource]:

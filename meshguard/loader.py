@@ -435,13 +435,14 @@ class _Converter:
     composer cannot share nodes, so the tree is no larger than the text.
 
     The composer hands back the anchored node itself for an alias, marks and all, so a value
-    used through `*alias` would be reported at the anchor, as often as it is used. Instead,
-    everything inside an alias's value is placed where the alias is used: the key that holds
-    it (or, for a list item, the list), so each finding has its own line and a suppression
-    comment there applies to it.
+    used through `*alias` would be reported at the anchor, as often as it is used. Instead, a
+    value used through an alias is placed where the alias is: nothing inside it is recorded, so
+    `Origin.position_of` falls back to the key that holds it (or the list, for `- *alias`, or
+    the `<<` for merged keys). Each finding gets its own line, a suppression comment there
+    applies to it, and aliased values cost no positions at all.
     """
 
-    __slots__ = ("positions", "budget", "start_line", "active", "track", "seen", "at")
+    __slots__ = ("positions", "budget", "start_line", "active", "track", "seen", "quiet")
 
     def __init__(
         self,
@@ -456,12 +457,10 @@ class _Converter:
         self.start_line = start_line
         self.active: set[int] = set()
         self.track = track_aliases
-        self.seen: set[int] = set()  # collections converted so far: a second visit is an alias
-        self.at: tuple[int, int] | None = None  # inside an alias: the position of its use
+        self.seen: set[int] = set()  # nodes converted so far: a second visit is an alias
+        self.quiet = False  # inside an aliased value: record no positions
 
-    def convert(self, node: Any, ptr: str, depth: int, use: tuple[int, int] | None = None) -> Any:
-        """Plain data of `node` at `ptr`; `use` is where it is used when that is not `ptr`'s
-        position (a merge key)."""
+    def convert(self, node: Any, ptr: str, depth: int) -> Any:
         cls = node.__class__
         if cls is _ScalarNode:
             return _scalar(node)
@@ -484,9 +483,8 @@ class _Converter:
         key = id(node)
         if key in self.active:
             raise _DocumentTooLarge("document is recursive alias", node.start_mark.line + 1)
-        outer = self.at
-        if key in self.seen and outer is None:
-            self.at = use or self.positions.get(ptr, (self.start_line, 1))
+        outer = self.quiet
+        self.quiet = outer or key in self.seen
         self.seen.add(key)
         self.active.add(key)
         try:
@@ -497,7 +495,7 @@ class _Converter:
             )
         finally:
             self.active.discard(key)
-            self.at = outer
+            self.quiet = outer
 
     def _sequence(self, node: yaml.SequenceNode, ptr: str, depth: int) -> list[Any]:
         out = []
@@ -505,16 +503,19 @@ class _Converter:
         convert = self.convert
         for index, item in enumerate(node.value):
             child = f"{ptr}/{index}"
-            if self.at is not None:
-                positions[child] = self.at
-            elif self.track and id(item) in self.seen:  # `- *alias`: the list is where it is used
+            if self.quiet:
+                pass
+            elif self.track and id(item) in self.seen:  # `- *alias`: placed at the list
                 positions[child] = positions.get(ptr, (self.start_line, 1))
             else:
                 mark = item.start_mark
                 positions[child] = (mark.line + 1, mark.column + 1)
-            out.append(
-                _scalar(item) if item.__class__ is _ScalarNode else convert(item, child, depth + 1)
-            )
+            if item.__class__ is _ScalarNode:
+                if self.track:
+                    self.seen.add(id(item))
+                out.append(_scalar(item))
+            else:
+                out.append(convert(item, child, depth + 1))
         return out
 
     def _mapping(self, node: yaml.MappingNode, ptr: str, depth: int) -> dict[str, Any]:
@@ -533,19 +534,47 @@ class _Converter:
                 if ("/" in key or "~" in key)
                 else f"{ptr}/{key}"
             )
-            if self.at is not None:
-                positions[child] = self.at
-            else:
+            if not self.quiet:
                 mark = key_node.start_mark
                 positions[child] = (mark.line + 1, mark.column + 1)
-            written.add(child)
+                written.add(child)
             if value_node.__class__ is _ScalarNode:
+                if self.track:
+                    self.seen.add(id(value_node))
                 out[key] = _scalar(value_node)
             else:
                 out[key] = convert(value_node, child, depth + 1)
         if merges:
             self._place_merged(ptr, merges, written)
         return out
+
+    def _merged(
+        self,
+        key_node: yaml.Node,
+        value_node: yaml.Node,
+        ptr: str,
+        depth: int,
+        merges: list[dict[str, tuple[int, int]]],
+    ) -> Any:
+        """A `<<` value. Its positions are kept aside (in `merges`) so that keys the mapping
+        writes itself keep theirs; an aliased source (`<<: *a`, `<<: [*a, *b]`) records none:
+        its keys are placed at the `<<`."""
+        if self.quiet:
+            return self.convert(value_node, ptr, depth + 1)
+        aliased = value_node.__class__ is _SequenceNode or id(value_node) in self.seen
+        positions, outer = self.positions, self.quiet
+        self.positions, self.quiet = {}, aliased
+        try:
+            merged = self.convert(value_node, ptr, depth + 1)
+        finally:
+            aside, self.positions, self.quiet = self.positions, positions, outer
+        if aliased:
+            use = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
+            sources = merged if isinstance(merged, list) else [merged]
+            keys = dict.fromkeys(k for src in sources if isinstance(src, dict) for k in src)
+            aside = {f"{ptr}/{escape_pointer_token(k)}": use for k in keys}
+        merges.append(aside)
+        return merged
 
     def _place_merged(
         self, ptr: str, merges: list[dict[str, tuple[int, int]]], written: set[str]
@@ -561,40 +590,20 @@ class _Converter:
                     self.positions[child] = where
             written |= tops
 
-    def _merged(
-        self,
-        key_node: yaml.Node,
-        value_node: yaml.Node,
-        ptr: str,
-        depth: int,
-        merges: list[dict[str, tuple[int, int]]],
-    ) -> Any:
-        """A `<<` value, its positions kept aside (in `merges`) so that keys the mapping writes
-        itself keep theirs; keys from an alias (or a list of them) are placed at the `<<`."""
-        use = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
-        positions, outer = self.positions, self.at
-        self.positions = {}
-        if value_node.__class__ is _SequenceNode and outer is None:
-            self.at = use  # `<<: [*a, *b]`: every source is an alias
-        try:
-            merged = self.convert(value_node, ptr, depth + 1, use)
-        finally:
-            aside, self.positions, self.at = self.positions, positions, outer
-        if value_node.__class__ is _SequenceNode:  # ptr/0/key -> ptr/key
-            prefix = len(ptr) + 1
-            aside = {
-                f"{ptr}/{rest}": where
-                for child, where in aside.items()
-                if (rest := child[prefix:].partition("/")[2])
-            }
-        merges.append(aside)
-        return merged
+    def _merge(self, out: dict[str, Any], merged: Any) -> None:
+        """YAML merge key `<<`: keys written in the mapping win over merged ones.
 
-    @staticmethod
-    def _merge(out: dict[str, Any], merged: Any) -> None:
-        """YAML merge key `<<`: keys written in the mapping win over merged ones."""
+        Copied keys count against the node budget: a chain of `<<: *previous` copies every
+        earlier key again at each level, a quadratic blow-up the node count alone misses."""
         for source in merged if isinstance(merged, list) else [merged]:
             if isinstance(source, dict):
+                self.budget -= len(source)
+                if self.budget < 0:
+                    raise _DocumentTooLarge(
+                        f"document expands to more than {MAX_NODES_PER_DOCUMENT} nodes "
+                        "(alias bomb?)",
+                        self.start_line,
+                    )
                 for key, value in source.items():
                     out.setdefault(key, value)
 
@@ -661,7 +670,7 @@ def load_files(paths: list[str], jobs: int = 1) -> list[LoadedFile]:
     sizes = [_size(p) for p in paths]
     if sum(sizes) < PARALLEL_MIN_BYTES:
         return [load_file(p) for p in paths]
-    shares = _split(paths, sizes, [OWN_SHARE] + [1.0] * (jobs - 1))
+    shares = [s for s in _split(paths, sizes, [OWN_SHARE] + [1.0] * (jobs - 1)) if s]
     return [loaded for share in forks.fork_map(_load_share, shares) for loaded in share]
 
 

@@ -4,6 +4,7 @@ and a child that cannot run or dies costs time, never findings."""
 from __future__ import annotations
 
 import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -123,3 +124,65 @@ def test_whole_corpus_parallel_equals_serial(corpus: Path, monkeypatch: pytest.M
     parallel = loader.load_files(paths, 2)
     assert _files_snapshot(parallel) == _files_snapshot(serial)
     assert _snapshot(parallel, 2) == _snapshot(serial, 1)
+
+
+def _open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs /proc to count fds")
+def test_fork_failure_leaks_no_pipe(monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_fork() -> int:
+        raise OSError(12, "Cannot allocate memory")
+
+    monkeypatch.setattr(os, "fork", no_fork)
+    before = _open_fds()
+    for _ in range(20):
+        assert forks.fork_map(lambda n: n, [1, 2, 3]) == [1, 2, 3]
+    assert _open_fds() == before
+
+
+def test_a_child_that_fails_early_never_returns_into_the_caller(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Whatever fails in a child (here its first step), it exits; it never goes on running
+    the caller's code as a second copy of the program."""
+    parent = os.getpid()
+    real = signal.pthread_sigmask
+
+    def failing(how: int, mask: set[signal.Signals]) -> set[signal.Signals]:
+        if os.getpid() != parent:
+            raise OSError(24, "Too many open files")
+        return real(how, mask)
+
+    monkeypatch.setattr(signal, "pthread_sigmask", failing)
+    results = forks.fork_map(lambda n: n * 2, [1, 2, 3])
+    if os.getpid() != parent:  # only an escaped child gets here
+        (tmp_path / "escaped").write_text("a child ran the caller's code", encoding="utf-8")
+        os._exit(0)
+    assert results == [2, 4, 6]
+    assert not (tmp_path / "escaped").exists()
+
+
+def _big_unless_parent(parent: int, n: int) -> bytes:
+    if os.getpid() == parent:
+        raise KeyboardInterrupt  # this process's own share is interrupted
+    return b"x" * 1_000_000  # more than a pipe holds: the child blocks until read
+
+
+def test_an_interrupted_parent_leaves_no_child_behind() -> None:
+    parent = os.getpid()
+    with pytest.raises(KeyboardInterrupt):
+        forks.fork_map(lambda n: _big_unless_parent(parent, n), [1, 2, 3])
+    with pytest.raises(ChildProcessError):  # every child was reaped
+        os.waitpid(-1, os.WNOHANG)
+
+
+def test_children_work_when_sigchld_is_ignored() -> None:
+    """With SIGCHLD ignored (inherited from some supervisors) children reap themselves and
+    waitpid fails; what they sent is used all the same."""
+    previous = signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+    try:
+        assert forks.fork_map(lambda n: [n] * 3, [1, 2, 3]) == [[1, 1, 1], [2, 2, 2], [3, 3, 3]]
+    finally:
+        signal.signal(signal.SIGCHLD, previous)

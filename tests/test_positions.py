@@ -152,3 +152,35 @@ def test_merged_keys_keep_the_mapping_own_keys_and_the_first_source() -> None:
     assert at("/one/b") == Position(7, 3)
     assert at("/one/a") == Position(8, 3)
     assert [at(f"/two/{k}") for k in "bcad"] == [Position(10, 3)] * 3 + [Position(11, 3)]
+
+
+def test_a_scalar_alias_in_a_list_is_placed_at_the_list_and_suppressible() -> None:
+    text = """\
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: p, namespace: ml-serving, annotations: {any: &star "*"}}
+spec:
+  selector: {matchLabels: {component: predictor}}
+  rules:
+  - from: [{source: {principals: [*star]}}]  # meshguard: ignore[MG105]
+    to: [{operation: {methods: ["POST"], paths: ["/v1/models/x"]}}]
+"""
+    (res,) = load_text(text, "x.yaml").resources
+    assert res.origin.position_of("/spec/rules/0/from/0/source/principals/0").line == 7
+    result = lint_text(text)
+    assert [f.rule for f in result.findings if f.rule in ("MG105", "MG001")] == []
+    assert [f.rule for f, _ in result.suppressed] == ["MG105"]
+
+
+def test_a_chain_of_merges_is_bounded_like_an_alias_bomb() -> None:
+    """`<<: *previous` copies every earlier key again at each level: copies count against the
+    node budget, so a 30 kB file cannot make the loader copy millions of keys."""
+    lines = ["apiVersion: v1", "kind: ConfigMap", "metadata: {name: bomb}", "defs:"]
+    lines.append("  a0: &a0 {k0: 0}")
+    lines += [f"  a{i}: &a{i} {{<<: *a{i - 1}, k{i}: {i}}}" for i in range(1, 200)]
+    lines.append("uses: [" + ", ".join(["*a199"] * 400) + "]")
+    loaded = load_text("\n".join(lines) + "\n", "bomb.yaml")
+    assert loaded.resources == []
+    assert [e.message for e in loaded.errors] == [
+        "document expands to more than 500000 nodes (alias bomb?)"
+    ]
