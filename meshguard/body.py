@@ -28,6 +28,11 @@ def items(value: Any) -> list[tuple[int, Mapping[str, Any]]]:
     return [(i, v) for i, v in enumerate(as_list(value)) if isinstance(v, dict)]
 
 
+def integer(value: Any) -> int | None:
+    """A YAML integer (booleans are not integers here)."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
 def dig(data: Any, *tokens: str) -> Any:
     """`data[t0][t1]...`, None when a step is missing or not a mapping."""
     for token in tokens:

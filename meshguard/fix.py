@@ -76,6 +76,19 @@ class Applied:
     ops: tuple[Op, ...]
     pass_number: int
 
+    @classmethod
+    def of(
+        cls,
+        finding: Finding,
+        pass_number: int,
+        doc_index: int = -1,  # -1, "", (): a fix that only adds documents
+        base: str = "",
+        ops: tuple[Op, ...] = (),
+    ) -> Applied:
+        assert finding.fix is not None
+        line, ptr = finding.position.line, finding.pointer
+        return cls(finding.rule, finding.fix.title, line, ptr, doc_index, base, ops, pass_number)
+
 
 @dataclass(slots=True)
 class FileFix:
@@ -212,18 +225,7 @@ def _plan_file(
                 _problem(problems, finding, outcome)
                 continue
             if fix.ops:
-                plan.applied.append(
-                    Applied(
-                        finding.rule,
-                        fix.title,
-                        finding.position.line,
-                        finding.pointer,
-                        key[0],
-                        base,
-                        outcome,
-                        number,
-                    )
-                )
+                plan.applied.append(Applied.of(finding, number, key[0], base, outcome))
                 plan.patches.append((key[0], base, list(outcome)))
             if fix.new_documents:
                 accepted.append((finding, [_plain(d) for d in fix.new_documents]))
@@ -426,18 +428,7 @@ def _route_documents(
             plan.documents.append(document)
             if not counted:
                 counted = True
-                plan.applied.append(
-                    Applied(
-                        finding.rule,
-                        fix.title,
-                        finding.position.line,
-                        finding.pointer,
-                        -1,
-                        "",
-                        (),
-                        number,
-                    )
-                )
+                plan.applied.append(Applied.of(finding, number))
 
 
 def _document_identity(document: Mapping[str, Any]) -> tuple[str, str, str, str]:

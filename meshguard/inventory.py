@@ -78,7 +78,7 @@ class Workload(NamedTuple):
 
     def container_port(self, name: str) -> int | None:
         """Resolve a named port (a Service's `targetPort: http`) against the pod's containers."""
-        for container in _containers(self.pod_spec):
+        for container in containers(self.pod_spec):
             ports = container.get("ports")
             for port in ports if isinstance(ports, list) else ():
                 if isinstance(port, dict) and port.get("name") == name:
@@ -103,7 +103,7 @@ class Workload(NamedTuple):
     def requests_any(self, resource_names: Iterable[str]) -> bool:
         """True when a container requests or limits one of these extended resources."""
         wanted = set(resource_names)
-        for container in _containers(self.pod_spec):
+        for container in containers(self.pod_spec):
             resources = container.get("resources")
             if not isinstance(resources, dict):
                 continue
@@ -114,21 +114,14 @@ class Workload(NamedTuple):
         return False
 
 
-def _containers(pod_spec: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+def containers(pod_spec: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The init containers and containers of a pod spec that are mappings."""
     out: list[Mapping[str, Any]] = []
     for key in ("initContainers", "containers"):
         items = pod_spec.get(key)
         if isinstance(items, list):
             out.extend(c for c in items if isinstance(c, dict))
     return out
-
-
-def _dig(data: Any, tokens: Iterable[str]) -> Any:
-    for token in tokens:
-        if not isinstance(data, dict):
-            return None
-        data = data.get(token)
-    return data
 
 
 def workloads_of(res: Resource) -> list[Workload]:

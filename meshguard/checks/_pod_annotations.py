@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping
 from fractions import Fraction
 from typing import Any, NamedTuple
 
+from meshguard.body import dig
 from meshguard.inventory import Inventory, Workload
 from meshguard.meshconfig import MeshSource
 from meshguard.model import Fix, JsonPointer, Resource, Safety, pointer
@@ -160,14 +161,6 @@ class PodTemplate(NamedTuple):
         ]
 
 
-def dig(data: Any, tokens: Iterable[str]) -> Any:
-    for token in tokens:
-        if not isinstance(data, dict):
-            return None
-        data = data.get(token)
-    return data
-
-
 def pod_templates(res: Resource, inv: Inventory) -> list[PodTemplate]:
     """Pod templates of a resource, built on the inventory's own workloads."""
     out = []
@@ -178,7 +171,7 @@ def pod_templates(res: Resource, inv: Inventory) -> list[PodTemplate]:
             labels, annotations = res.labels, res.annotations
         else:
             tokens = [t for t in workload.pointer.split("/") if t]
-            parent = dig(res.body, tokens) if tokens else res.body
+            parent = dig(res.body, *tokens) if tokens else res.body
             labels, annotations = workload.labels, workload.annotations
         meta = parent.get("metadata") if isinstance(parent, dict) else None
         out.append(
@@ -248,15 +241,15 @@ def mesh_proxy_resources(inv: Inventory) -> list[Any]:
     An empty list means no mesh-wide input in the run.
     """
     sources = inv.mesh_sources
-    return [dig(s.values, _MESH_RESOURCES) for s in sources if s.values_pointer is not None]
+    return [dig(s.values, *_MESH_RESOURCES) for s in sources if s.values_pointer is not None]
 
 
 def is_profile(resources: Any, profile: Mapping[str, Any]) -> bool:
     """All four of requests/limits cpu/memory set and equal (as quantities) to the profile."""
     for section in ("requests", "limits"):
         for name in ("cpu", "memory"):
-            want = quantity_of(dig(profile, (section, name)))
-            got = quantity_of(dig(resources, (section, name)))
+            want = quantity_of(dig(profile, section, name))
+            got = quantity_of(dig(resources, section, name))
             if want is None or got is None or want != got:
                 return False
     return True
@@ -264,7 +257,7 @@ def is_profile(resources: Any, profile: Mapping[str, Any]) -> bool:
 
 def profile_value(profile: Mapping[str, Any], key: str) -> str | None:
     section, name = PROXY_RESOURCE_KEYS[key]
-    return as_text(dig(profile, (section, name)))
+    return as_text(dig(profile, section, name))
 
 
 def get(value: Any, key: str) -> Any:
@@ -348,7 +341,7 @@ def annotation_values(tpl: PodTemplate) -> list[ResourceValue]:
 
 def helm_values(source: MeshSource) -> list[ResourceValue]:
     """`global.proxy.resources` of a Helm values file or an IstioOperator's `spec.values`."""
-    resources = dig(source.values, ("global", "proxy", "resources"))
+    resources = dig(source.values, "global", "proxy", "resources")
     out = []
     for section in ("requests", "limits"):
         amounts = get(resources, section)

@@ -26,7 +26,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from meshguard.body import items
+from meshguard.body import integer, items
 from meshguard.inference_api import is_inference_pool, pool_view
 from meshguard.inventory import GATEWAY_API, NETWORKING, Inventory, Workload, selector_matches
 from meshguard.model import JsonPointer, Resource, pointer
@@ -37,10 +37,6 @@ from meshguard.semantics.injection import sidecar_injected
 
 def text(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
-
-
-def integer(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def numbers(ports: Any, key: str) -> tuple[int, ...]:

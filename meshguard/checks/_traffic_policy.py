@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, NamedTuple
 
-from meshguard.body import as_list
+from meshguard.body import as_list, dig, integer
 from meshguard.checks._refs import service_entries
 from meshguard.model import Finding, Fix, JsonPointer, Resource, Safety, Severity, pointer
 from meshguard.registry import RuleContext
@@ -59,18 +59,6 @@ _EXCLUSIVE: dict[tuple[str, ...], tuple[frozenset[str], ...]] = {
 
 def mapping(value: Any) -> Mapping[str, Any] | None:
     return value if isinstance(value, dict) else None
-
-
-def integer(value: Any) -> int | None:
-    """A YAML integer (booleans are not integers here)."""
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
-def dig(value: Any, *path: str) -> Any:
-    """`value[path[0]][path[1]]...`, None when a step is missing or not a mapping."""
-    for token in path:
-        value = value.get(token) if isinstance(value, dict) else None
-    return value
 
 
 def is_set(policy: Mapping[str, Any] | None, key: str) -> bool:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, NamedTuple
 
-from meshguard.body import items, mapping
+from meshguard.body import integer, items, mapping
 from meshguard.checks import _refs
 from meshguard.checks._authz_shapes import (
     allow_policies_for,
@@ -105,7 +105,7 @@ def _grpc_gaps(ctx: RuleContext) -> list[_GrpcGap]:
                         _GrpcGap(
                             svc,
                             pointer("spec", "ports", i),
-                            _refs.integer(entry.get("port")),
+                            integer(entry.get("port")),
                             target,
                             pods,
                             tuple(policies),

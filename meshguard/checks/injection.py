@@ -14,6 +14,7 @@ from fractions import Fraction
 from functools import partial
 from typing import Any, NamedTuple
 
+from meshguard.body import dig
 from meshguard.checks import _pod_annotations as pa
 from meshguard.checks._pod_annotations import PodTemplate
 from meshguard.inventory import Workload
@@ -410,7 +411,7 @@ def _value_range(item: pa.ParsedValue, parsed: _Pairs, ctx: RuleContext) -> Iter
 def _milli_fix(item: pa.ParsedValue, parsed: _Pairs, ctx: RuleContext) -> Fix | None:
     """`256m` -> `256Mi` when the number is at least 1, the profile writes Mi, and no inversion."""
     value, number = item.value, item.text[:-1]
-    wanted = as_text(pa.dig(_profile(ctx), (value.section, "memory")))
+    wanted = as_text(dig(_profile(ctx), value.section, "memory"))
     if wanted is None or not wanted.endswith("Mi"):
         return None
     try:

@@ -13,7 +13,7 @@ from typing import Any
 
 from meshguard.body import mapping
 from meshguard.checks._authz_shapes import rule_is_empty
-from meshguard.inventory import Inventory, Workload, selector_matches
+from meshguard.inventory import Inventory, Workload, containers, selector_matches
 from meshguard.model import Finding, Fix, Resource, Safety, Severity, pointer
 from meshguard.registry import RuleContext, check
 from meshguard.semantics import mtls
@@ -360,17 +360,9 @@ def _services_for(
     return list(found.values())
 
 
-def _containers(workload: Workload) -> Iterator[Mapping[str, Any]]:
-    for key in ("initContainers", "containers"):
-        items = workload.pod_spec.get(key)
-        for container in items if isinstance(items, list) else ():
-            if isinstance(container, dict):
-                yield container
-
-
 def _container_ports(workloads: list[Workload]) -> Iterator[Mapping[str, Any]]:
     for workload in workloads:
-        for container in _containers(workload):
+        for container in containers(workload.pod_spec):
             ports = container.get("ports")
             for port in ports if isinstance(ports, list) else ():
                 if isinstance(port, dict) and mtls.port_key(port.get("containerPort")) is not None:

@@ -10,15 +10,14 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from meshguard.body import dig, integer
 from meshguard.checks._traffic_policy import (
     Decision,
     Level,
     Target,
     block_subject,
     decisions,
-    dig,
     emit,
-    integer,
     is_set,
     mapping,
     mesh_default_block,

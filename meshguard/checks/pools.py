@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
-from meshguard.body import items, mapping
+from meshguard.body import integer, items, mapping
 from meshguard.checks import _refs
 from meshguard.checks._authz_shapes import (
     allow_policies_for,
@@ -37,7 +37,7 @@ def _container_ports(workload: Workload) -> set[int]:
     for key in ("initContainers", "containers"):
         for _, container in items(workload.pod_spec.get(key)):
             for _, port in items(container.get("ports")):
-                number = _refs.integer(port.get("containerPort"))
+                number = integer(port.get("containerPort"))
                 if number is not None:
                     out.add(number)
     return out
@@ -105,7 +105,7 @@ def _target_port_pointers(view: PoolView) -> Iterator[tuple[int, JsonPointer]]:
             yield number, ptr
         return
     for i, item in items(view.resource.spec.get("targetPorts")):
-        value = _refs.integer(item.get("number"))
+        value = integer(item.get("number"))
         if value is not None and value in view.target_ports:
             yield value, f"{ptr}/{i}/number"
 
@@ -136,7 +136,7 @@ def _endpoint_picker_findings(ctx: RuleContext, view: PoolView) -> Iterator[Find
     if port is None:
         return  # absent (MG507) or not a port number (MG506/CRD)
     entries = [e for _, e in items(svc.spec.get("ports"))]
-    numbers = [n for e in entries if (n := _refs.integer(e.get("port"))) is not None]
+    numbers = [n for e in entries if (n := integer(e.get("port"))) is not None]
     if port in numbers:
         return
     targets = {str(e.get("targetPort")) for e in entries}

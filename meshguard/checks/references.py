@@ -15,9 +15,13 @@ from collections.abc import Iterator, Mapping
 from dataclasses import replace
 from typing import Any, NamedTuple
 
-from meshguard.body import items, mapping
+from meshguard.body import integer, items, mapping
 from meshguard.checks import _refs
-from meshguard.checks._refs import group_of, integer, ref, text
+from meshguard.checks._refs import (
+    group_of,
+    ref,
+    text,
+)
 from meshguard.checks._traffic_policy import (
     Decision,
     Policy,

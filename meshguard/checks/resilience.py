@@ -14,6 +14,7 @@ import copy
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from meshguard.body import dig, integer
 from meshguard.checks._traffic_policy import (
     BLOCKS,
     EXTRAS,
@@ -25,9 +26,7 @@ from meshguard.checks._traffic_policy import (
     block_subject,
     decisions,
     deep_merge,
-    dig,
     emit,
-    integer,
     is_set,
     location,
     lost_fields,
